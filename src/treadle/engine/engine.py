@@ -1,0 +1,480 @@
+"""`Engine`: starts, runs, resumes, signals, cancels and inspects executions.
+
+Naming rule, applied everywhere: methods are `async`; `run` is the one synchronous wrapper
+(start and wait, for scripts). Everything else is awaited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from treadle.engine.clock import Clock
+from treadle.engine.decorators import Registry, WorkflowDef, default_registry
+from treadle.engine.hooks import DebugObserver, Observer, notify
+from treadle.engine.run import Outcome, Run
+from treadle.engine.serde import to_json_value
+from treadle.errors import (
+    ExecutionCancelledError,
+    ExecutionFailedError,
+    ExecutionNotFoundError,
+    JournalConflictError,
+    Suspended,
+    TreadleError,
+)
+from treadle.journal import (
+    Event,
+    EventType,
+    Execution,
+    ExecutionStatus,
+    ExecutionSummary,
+    Page,
+    project,
+)
+from treadle.journal.replay import index_positions
+from treadle.stores.base import ListQuery, Store, open_store
+
+logger = logging.getLogger("treadle")
+
+
+class Handle:
+    """A reference to an execution, returned by `Engine.start`."""
+
+    __slots__ = ("engine", "id")
+
+    def __init__(self, engine: Engine, execution_id: str) -> None:
+        self.engine = engine
+        self.id = execution_id
+
+    async def result(self, timeout: float | None = None) -> Any:
+        """Wait for the execution to end; its output, or ExecutionFailed/CancelledError."""
+        status, output, error = await asyncio.wait_for(self.engine.outcome(self.id), timeout)
+        if status == ExecutionStatus.COMPLETED:
+            return output
+        if status == ExecutionStatus.CANCELLED:
+            raise ExecutionCancelledError(f"execution {self.id} was cancelled")
+        raise ExecutionFailedError(self.id, error)
+
+    async def get(self) -> Execution:
+        return await self.engine.get(self.id)
+
+    async def signal(self, name: str, payload: Any = None) -> None:
+        await self.engine.signal(self.id, name, payload)
+
+    async def cancel(self, reason: str = "cancelled") -> None:
+        await self.engine.cancel(self.id, reason)
+
+    def __repr__(self) -> str:
+        return f"<Handle {self.id}>"
+
+
+class Engine:
+    """The entry point: one engine per process (or per test), over one store.
+
+    >>> import treadle
+    >>> @treadle.step
+    ... async def add(a: int, b: int) -> int:
+    ...     return a + b
+    >>> @treadle.workflow(name="doc-add", registry=treadle.Registry())
+    ... async def total(ctx: treadle.Context, xs: list[int]) -> int:
+    ...     return await add(xs[0], xs[1])
+    >>> treadle.Engine().run(total, [2, 3])
+    5
+    """
+
+    def __init__(
+        self,
+        store: str | Store = "memory://",
+        *,
+        registry: Registry | None = None,
+        clock: Clock | None = None,
+        observers: Iterable[Observer] = (),
+        debug: bool = False,
+        mocks: Mapping[str, Any] | None = None,
+        lease_seconds: float = 30.0,
+        heartbeat_interval: float | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self.store: Store = open_store(store) if isinstance(store, str) else store
+        self.registry = registry or default_registry
+        self.clock = clock or Clock()
+        self.observers: list[Observer] = list(observers)
+        if debug:
+            self.observers.append(DebugObserver())
+        self.mocks: dict[str, Any] = dict(mocks or {})
+        self.lease_seconds = lease_seconds
+        self.heartbeat_interval = heartbeat_interval or max(0.05, lease_seconds / 3)
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._runs: dict[str, Run] = {}
+        self._opened = False
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Engine:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        if not self._opened:
+            await self.store.open()
+            self._opened = True
+
+    async def close(self) -> None:
+        """Stop running executions here (they stay resumable), then close the store."""
+        await self.detach()
+        await self.store.close()
+        self._opened = False
+
+    async def detach(self) -> None:
+        """Stop this engine's work in the current event loop and give up its leases."""
+        runs = list(self._runs.values())
+        for run in runs:
+            run.shutdown = True
+            if run.task is not None:
+                run.task.cancel()
+        for run in runs:
+            if run.task is not None:
+                with contextlib.suppress(BaseException):
+                    await run.task
+            with contextlib.suppress(Exception):
+                await self.store.release(run.id, self.owner)
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(BaseException):
+                await self._heartbeat
+            self._heartbeat = None
+
+    def add_observer(self, observer: Observer) -> None:
+        self.observers.append(observer)
+
+    def resolve(self, workflow: WorkflowDef | str) -> WorkflowDef:
+        if isinstance(workflow, WorkflowDef):
+            return workflow
+        if isinstance(workflow, str):
+            return self.registry.get(workflow)
+        raise TypeError(f"expected a @workflow or a workflow name, got {workflow!r}")
+
+    # -- starting -----------------------------------------------------------------------------
+
+    def run(self, workflow: WorkflowDef | str, *args: Any, **options: Any) -> Any:
+        """Start an execution and wait for its result, synchronously (for scripts)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError(
+                "Engine.run() cannot be called inside a running event loop; "
+                "use `handle = await engine.start(...)` then `await handle.result()`"
+            )
+
+        async def main() -> Any:
+            try:
+                handle = await self.start(workflow, *args, **options)
+                return await handle.result()
+            finally:
+                await self.detach()
+
+        return asyncio.run(main())
+
+    async def start(
+        self,
+        workflow: WorkflowDef | str,
+        *args: Any,
+        idempotency_key: str | None = None,
+        execution_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        tenant_id: str | None = None,
+    ) -> Handle:
+        """Start an execution of `workflow(ctx, *args)` and return at once.
+
+        With `idempotency_key`, a second start with the same key returns the first execution
+        instead of starting another.
+        """
+        wf = self.resolve(workflow)
+        run = await self._create(wf, list(args), execution_id or str(uuid.uuid4()),
+                                 idempotency_key=idempotency_key, metadata=metadata,
+                                 tenant_id=tenant_id, parent_id=None)
+        return Handle(self, run.id if isinstance(run, Run) else run)
+
+    async def start_child(
+        self, wf: WorkflowDef, args: list[Any], child_id: str, *, parent_id: str
+    ) -> None:
+        """Start a child with a deterministic id; if it already exists, make sure it runs."""
+        try:
+            await self._create(wf, args, child_id, idempotency_key=None, metadata=None,
+                               tenant_id=None, parent_id=parent_id)
+        except JournalConflictError:
+            await self.ensure_running(child_id)
+
+    async def _create(
+        self,
+        wf: WorkflowDef,
+        args: list[Any],
+        execution_id: str,
+        *,
+        idempotency_key: str | None,
+        metadata: Mapping[str, Any] | None,
+        tenant_id: str | None,
+        parent_id: str | None,
+    ) -> Run | str:
+        await self.open()
+        now = self.clock.time()
+        args_json = to_json_value(args, f"input of workflow {wf.name!r}")
+        data: dict[str, Any] = {"workflow": wf.name, "version": wf.version, "args": args_json}
+        if idempotency_key is not None:
+            data["idempotency_key"] = idempotency_key
+        if parent_id is not None:
+            data["parent_id"] = parent_id
+        if metadata:
+            data["metadata"] = to_json_value(dict(metadata), "metadata")
+        if tenant_id is not None:
+            data["tenant_id"] = tenant_id
+        deadline = None if wf.timeout is None else now + wf.timeout
+        if deadline is not None:
+            data["deadline"] = deadline
+        started = Event(execution_id, 1, EventType.EXECUTION_STARTED, data, now)
+        row = ExecutionSummary(
+            id=execution_id, workflow=wf.name, version=wf.version,
+            status=ExecutionStatus.RUNNING, created_at=now, updated_at=now,
+            idempotency_key=idempotency_key, parent_id=parent_id, tenant_id=tenant_id,
+            owner=self.owner, lease_until=time.time() + self.lease_seconds, last_seq=1,
+        )
+        stored, created = await self.store.create(row, [started])
+        if not created:
+            return stored.id
+        if self.observers:
+            notify(self.observers, started)
+        run = Run(self, wf, execution_id, args_json, seq=1, replay={},
+                  status=ExecutionStatus.RUNNING, deadline=deadline, created_at=now)
+        self._launch(run)
+        return run
+
+    def _launch(self, run: Run) -> None:
+        self._runs[run.id] = run
+        run.task = asyncio.get_running_loop().create_task(
+            run.drive(), name=f"treadle:{run.wf.name}:{run.id}"
+        )
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.get_running_loop().create_task(
+                self._heartbeat_loop(), name="treadle:heartbeat"
+            )
+
+    def forget(self, run: Run) -> None:
+        if self._runs.get(run.id) is run:
+            del self._runs[run.id]
+
+    # -- resuming -----------------------------------------------------------------------------
+
+    async def recover(self, *, limit: int = 1000) -> list[Handle]:
+        """Resume every active execution whose lease is free or expired (dead owners).
+
+        Executions of workflows (or versions) not loaded here are left for another process
+        and logged.
+        """
+        await self.open()
+        now = time.time()
+        rows = await self.store.claim(self.owner, now=now, lease_until=now + self.lease_seconds,
+                                      limit=limit)
+        handles = []
+        for row in rows:
+            try:
+                await self._resume(row)
+            except TreadleError as exc:
+                logger.warning("cannot resume execution %s: %s", row.id, exc,
+                               extra={"execution_id": row.id, "workflow": row.workflow})
+                await self.store.release(row.id, self.owner)
+                continue
+            handles.append(Handle(self, row.id))
+        return handles
+
+    async def resume(self, execution_id: str) -> Handle:
+        """Resume one execution now, or raise why it cannot be (not found, leased, version)."""
+        await self.open()
+        if execution_id in self._runs:
+            return Handle(self, execution_id)
+        now = time.time()
+        rows = await self.store.claim(self.owner, now=now, lease_until=now + self.lease_seconds,
+                                      limit=1, execution_id=execution_id)
+        if not rows:
+            row = await self.store.get(execution_id)
+            if row is None:
+                raise ExecutionNotFoundError(f"no execution {execution_id}")
+            if row.status.is_terminal:
+                return Handle(self, execution_id)
+            raise TreadleError(
+                f"execution {execution_id} is leased by {row.owner} until {row.lease_until}"
+            )
+        try:
+            await self._resume(rows[0])
+        except BaseException:
+            await self.store.release(execution_id, self.owner)
+            raise
+        return Handle(self, execution_id)
+
+    async def ensure_running(self, execution_id: str) -> None:
+        """Resume an execution if nobody holds it (used for children of resumed parents)."""
+        if execution_id in self._runs:
+            return
+        now = time.time()
+        for row in await self.store.claim(self.owner, now=now, limit=1,
+                                          lease_until=now + self.lease_seconds,
+                                          execution_id=execution_id):
+            await self._resume(row)
+
+    async def _resume(self, row: ExecutionSummary, cancel: str | None = None) -> None:
+        events = await self.store.events(row.id)
+        if not events or events[0].type != EventType.EXECUTION_STARTED:
+            raise TreadleError(f"execution {row.id} has no execution.started event")
+        started = events[0].data
+        wf = self.registry.get(started["workflow"], started.get("version"), exact=True)
+        view = project(row.id, events)
+        if view.status.is_terminal:
+            return
+        run = Run(self, wf, row.id, view.args, seq=events[-1].seq,
+                  replay=index_positions(events), status=view.status,
+                  deadline=started.get("deadline"), created_at=events[0].created_at)
+        run.cancel_requested = cancel
+        self._launch(run)
+
+    # -- interacting --------------------------------------------------------------------------
+
+    async def signal(self, execution_id: str, name: str, payload: Any = None) -> None:
+        """Send a signal; it waits in the inbox until the workflow asks for it."""
+        await self.open()
+        row = await self.store.get(execution_id)
+        if row is None:
+            raise ExecutionNotFoundError(f"no execution {execution_id}")
+        if row.status.is_terminal:
+            raise TreadleError(f"execution {execution_id} is {row.status}; it takes no signals")
+        value = to_json_value(payload, f"payload of signal {name!r}")
+        await self.store.send_signal(execution_id, name, value, self.clock.time())
+        run = self._runs.get(execution_id)
+        if run is not None:
+            run.notify_signal(name)
+
+    async def cancel(self, execution_id: str, reason: str = "cancelled") -> None:
+        """Cancel an execution: completed saga steps are compensated, then it ends cancelled."""
+        await self.open()
+        run = self._runs.get(execution_id)
+        if run is None:
+            row = await self.store.get(execution_id)
+            if row is None:
+                raise ExecutionNotFoundError(f"no execution {execution_id}")
+            if row.status.is_terminal:
+                return
+            now = time.time()
+            rows = await self.store.claim(self.owner, now=now, limit=1,
+                                          lease_until=now + self.lease_seconds,
+                                          execution_id=execution_id)
+            if not rows:
+                raise TreadleError(
+                    f"execution {execution_id} is running on {row.owner}; cancel it there"
+                )
+            await self._resume(rows[0], cancel=reason)
+            run = self._runs.get(execution_id)
+            if run is None:
+                return
+        else:
+            run.cancel_requested = reason
+            if run.task is not None:
+                run.task.cancel(reason)
+        with contextlib.suppress(Exception):
+            await asyncio.shield(run.done)
+
+    async def outcome(self, execution_id: str) -> Outcome:
+        """Wait until an execution ends (here or in any process) and return how it ended."""
+        run = self._runs.get(execution_id)
+        if run is not None:
+            try:
+                return await asyncio.shield(run.done)
+            except Suspended:
+                pass
+        delay = 0.01
+        while True:
+            row = await self.store.get(execution_id)
+            if row is None:
+                raise ExecutionNotFoundError(f"no execution {execution_id}")
+            if row.status.is_terminal:
+                view = await self.get(execution_id)
+                return view.status, view.output, view.error
+            run = self._runs.get(execution_id)
+            if run is not None:
+                with contextlib.suppress(Suspended):
+                    return await asyncio.shield(run.done)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    # -- inspecting ---------------------------------------------------------------------------
+
+    async def get(self, execution_id: str) -> Execution:
+        """The execution rebuilt from its journal: status, input, output, error, steps."""
+        await self.open()
+        events = await self.store.events(execution_id)
+        if not events:
+            raise ExecutionNotFoundError(f"no execution {execution_id}")
+        return project(execution_id, events)
+
+    async def events(self, execution_id: str, *, after: int = 0) -> list[Event]:
+        """The journal of an execution, in seq order."""
+        await self.open()
+        events = await self.store.events(execution_id, after=after)
+        if not events and after == 0:
+            raise ExecutionNotFoundError(f"no execution {execution_id}")
+        return events
+
+    async def list(
+        self,
+        *,
+        workflow: str | None = None,
+        status: ExecutionStatus | str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        parent_id: str | None = None,
+        tenant_id: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[ExecutionSummary]:
+        """Executions newest first, filtered; pass `page.next_cursor` for the next page."""
+        await self.open()
+        if not 1 <= limit <= 1000:
+            raise ValueError("limit must be between 1 and 1000")
+        query = ListQuery(
+            workflow=workflow, status=None if status is None else ExecutionStatus(status),
+            created_after=since, created_before=until, parent_id=parent_id,
+            tenant_id=tenant_id, limit=limit, cursor=cursor,
+        )
+        return await self.store.list(query)
+
+    async def prune(self, older_than: timedelta | float) -> int:
+        """Delete executions that finished more than `older_than` (seconds or timedelta) ago."""
+        await self.open()
+        seconds = older_than.total_seconds() if isinstance(older_than, timedelta) else older_than
+        return await self.store.prune(self.clock.time() - seconds)
+
+    # -- background ---------------------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        """Renew the leases of executions running here; look for signals sent elsewhere."""
+        while self._runs:
+            await asyncio.sleep(self.heartbeat_interval)
+            ids = list(self._runs)
+            try:
+                await self.store.renew(self.owner, ids, time.time() + self.lease_seconds)
+                for run in list(self._runs.values()):
+                    if any(run.signal_waiters.values()) and await self.store.signals(run.id):
+                        run.notify_signal()
+            except Exception:
+                logger.exception("heartbeat failed; will retry")

@@ -1,0 +1,619 @@
+"""One execution being run by this engine: positions, replay, journal writes, waits, sagas.
+
+Every journaled call of a workflow gets a position in call order (a step, a timer, a signal
+wait, a child, a recorded value). On resume the journal's record at that position answers the
+call instead of running it again; a call whose kind or name differs from the record is a
+`NonDeterminismError`.
+
+Events are emitted into a buffer with their seq and flushed to the store in one transaction at
+each step completion, each wait and the end, so a durable step costs one commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import inspect
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Coroutine, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from treadle.engine import current
+from treadle.engine.decorators import StepFunction, WorkflowDef
+from treadle.engine.hooks import notify
+from treadle.engine.serde import error_record, restore_error, to_json_input, to_json_value
+from treadle.errors import (
+    ExecutionFailedError,
+    NonDeterminismError,
+    SignalTimeoutError,
+    StepTimeoutError,
+    Suspended,
+    TreadleError,
+)
+from treadle.journal import Event, EventType, ExecutionStatus
+from treadle.journal.replay import Recorded
+from treadle.stores.base import RowUpdate
+
+if TYPE_CHECKING:
+    from treadle.engine.context import Context
+    from treadle.engine.engine import Engine
+
+logger = logging.getLogger("treadle")
+
+Outcome = tuple[ExecutionStatus, Any, dict[str, Any] | None]
+_MISSING: Any = object()
+_TIMEOUT: Any = object()
+
+
+class Run:
+    """The live state of one execution owned by an engine."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        wf: WorkflowDef,
+        execution_id: str,
+        args: list[Any],
+        *,
+        seq: int,
+        replay: dict[int, Recorded],
+        status: ExecutionStatus,
+        deadline: float | None,
+        created_at: float,
+    ) -> None:
+        from treadle.engine.context import Context
+
+        self.engine = engine
+        self.store = engine.store
+        self.wf = wf
+        self.id = execution_id
+        self.args = args
+        self.seq = self.persisted_seq = seq
+        self.pending: list[Event] = []
+        self.replay = replay
+        self.replay_end = max(replay, default=-1)
+        self.status = self.persisted_status = status
+        self.wake_at: float | None = None
+        self.persisted_wake_at: float | None = None
+        self.deadline = deadline
+        self.created_at = created_at
+        self.active = 1
+        self.timers: dict[int, float] = {}
+        self.signal_waiters: dict[str, list[asyncio.Future[str]]] = {}
+        self.taken_signals: set[int] = set()
+        self.compensations: list[tuple[int, StepFunction[..., Any], Any, tuple[Any, ...],
+                                       dict[str, Any]]] = []
+        self.flush_lock = asyncio.Lock()
+        self.task: asyncio.Task[None] | None = None
+        self.done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self.cancel_requested: str | None = None
+        self.shutdown = False
+        self.timed_out = False
+        self.fatal: BaseException | None = None
+        self._pos = 0
+        self.ctx: Context = Context(self)
+        self.log = logging.LoggerAdapter(
+            logger, {"execution_id": execution_id, "workflow": wf.name}
+        )
+
+    # -- journal ------------------------------------------------------------------------------
+
+    def emit(self, kind: str, data: dict[str, Any]) -> Event:
+        self.seq += 1
+        event = Event(self.id, self.seq, kind, data, self.engine.clock.time())
+        self.pending.append(event)
+        if self.engine.observers:
+            notify(self.engine.observers, event)
+        return event
+
+    async def flush(self, *, consume_signal: int | None = None) -> None:
+        """Write buffered events (and a changed status) in one transaction."""
+        async with self.flush_lock:
+            events, self.pending = self.pending, []
+            status, wake_at = self.status, self.wake_at
+            update = None
+            if status != self.persisted_status or wake_at != self.persisted_wake_at:
+                finished = events[-1].created_at if status.is_terminal and events else None
+                error = None
+                if status == ExecutionStatus.FAILED and events:
+                    error = str((events[-1].data.get("error") or {}).get("message", ""))[:500]
+                update = RowUpdate(status, wake_at=wake_at, error=error, finished_at=finished)
+            if not events and update is None and consume_signal is None:
+                return
+            try:
+                await self.store.append(
+                    self.id, events, expected_seq=self.persisted_seq, owner=self.engine.owner,
+                    update=update, consume_signal=consume_signal,
+                )
+            except BaseException as exc:
+                self.log.error("journal write failed, execution %s stops here: %s", self.id, exc)
+                self.fatal = exc
+                raise Suspended(f"journal write failed: {exc}") from exc
+            if events:
+                self.persisted_seq = events[-1].seq
+            self.persisted_status, self.persisted_wake_at = status, wake_at
+
+    # -- positions ----------------------------------------------------------------------------
+
+    def next_pos(self) -> int:
+        pos = self._pos
+        self._pos += 1
+        return pos
+
+    def recorded(self, pos: int, kind: str, name: str) -> Recorded | None:
+        rec = self.replay.get(pos)
+        if rec is None:
+            if self.cancel_requested is not None and pos > self.replay_end:
+                raise asyncio.CancelledError(self.cancel_requested)
+            return None
+        if rec.kind != kind or rec.name != name:
+            error = NonDeterminismError(
+                f"execution {self.id} of workflow {self.wf.name!r}: at position {pos} the code "
+                f"calls {kind} {name!r} but the journal recorded {rec.kind} {rec.name!r}; "
+                "the workflow's code changed under a running execution"
+            )
+            self.fatal = error
+            raise error
+        return rec
+
+    # -- steps --------------------------------------------------------------------------------
+
+    def call_step(
+        self, sf: StepFunction[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Coroutine[Any, Any, Any]:
+        return self.step(self.next_pos(), sf, args, kwargs)
+
+    async def step(
+        self,
+        pos: int,
+        sf: StepFunction[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        compensates: int | None = None,
+    ) -> Any:
+        name = sf.name
+        rec = self.recorded(pos, "step", name)
+        if rec is not None and rec.done:
+            if rec.failed:
+                raise restore_error(rec.error, name)
+            self._register_compensation(pos, sf, rec.output, args, kwargs, compensates)
+            return rec.output
+        attempt = (rec.attempts if rec is not None else 0) + 1
+        mocks = self.engine.mocks
+        if mocks and name in mocks:
+            return await self._mocked(pos, sf, args, kwargs, mocks[name])
+        started: dict[str, Any] = {"pos": pos, "step_name": name, "attempt": attempt}
+        if compensates is not None:
+            started["compensates"] = compensates
+        self.emit(EventType.STEP_STARTED, started)
+        self.emit(EventType.STEP_INPUT_RECORDED,
+                  {"pos": pos, "step_name": name, "input": to_json_input(args, kwargs)})
+        while True:
+            t0 = time.perf_counter()
+            try:
+                value = await self._invoke(sf, args, kwargs, attempt)
+                encoded = _encode(value, name)
+            except Exception as exc:
+                elapsed = (time.perf_counter() - t0) * 1000
+                if sf.policy.should_retry(exc, attempt):
+                    delay = sf.policy.delay(attempt)
+                    self.emit(EventType.RETRY_ATTEMPTED, {
+                        "pos": pos, "step_name": name, "attempt": attempt, "delay": delay,
+                        "duration_ms": elapsed, "error": error_record(exc),
+                    })
+                    await self.flush()
+                    await self.engine.clock.sleep(delay)
+                    attempt += 1
+                    self.emit(EventType.STEP_STARTED,
+                              {**started, "attempt": attempt})
+                    continue
+                self.emit(EventType.STEP_FAILED, {
+                    "pos": pos, "step_name": name, "attempts": attempt, "duration_ms": elapsed,
+                    "error": error_record(exc),
+                })
+                await self.flush()
+                raise
+            elapsed = (time.perf_counter() - t0) * 1000
+            self.emit(EventType.STEP_OUTPUT_RECORDED,
+                      {"pos": pos, "step_name": name, "output": json.loads(encoded)})
+            self.emit(EventType.STEP_COMPLETED, {
+                "pos": pos, "step_name": name, "duration_ms": elapsed, "attempt": attempt,
+                "status": "completed",
+            })
+            output = json.loads(encoded)
+            self._after_step(pos, sf, output, args, kwargs, compensates)
+            await self.flush()
+            return output
+
+    async def _invoke(
+        self, sf: StepFunction[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+        attempt: int,
+    ) -> Any:
+        token = current.STEP.set(
+            {"execution_id": self.id, "workflow": self.wf.name, "step": sf.name,
+             "attempt": attempt}
+        )
+        try:
+            if sf.is_async:
+                if sf.timeout is None:
+                    return await sf.fn(*args, **kwargs)
+                async with asyncio.timeout(sf.timeout) as cm:
+                    try:
+                        return await sf.fn(*args, **kwargs)
+                    except TimeoutError:
+                        if not cm.expired():
+                            raise
+                raise AssertionError("unreachable")  # pragma: no cover
+            loop = asyncio.get_running_loop()
+            call = functools.partial(contextvars.copy_context().run, sf.fn, *args, **kwargs)
+            future = loop.run_in_executor(None, call)
+            if sf.timeout is None:
+                return await future
+            return await asyncio.wait_for(future, sf.timeout)
+        except TimeoutError as exc:
+            if isinstance(exc, StepTimeoutError) or sf.timeout is None:
+                raise
+            raise StepTimeoutError(
+                f"step {sf.name!r} timed out after {sf.timeout}s (attempt {attempt})"
+            ) from exc
+        finally:
+            current.STEP.reset(token)
+
+    async def _mocked(
+        self, pos: int, sf: StepFunction[..., Any], args: tuple[Any, ...],
+        kwargs: dict[str, Any], mock: Any,
+    ) -> Any:
+        name = sf.name
+        self.emit(EventType.STEP_STARTED, {"pos": pos, "step_name": name, "attempt": 1})
+        self.emit(EventType.STEP_INPUT_RECORDED,
+                  {"pos": pos, "step_name": name, "input": to_json_input(args, kwargs)})
+        value = mock(*args, **kwargs) if callable(mock) else mock
+        if inspect.isawaitable(value):
+            value = await value
+        encoded = _encode(value, name)
+        self.emit(EventType.STEP_OUTPUT_RECORDED,
+                  {"pos": pos, "step_name": name, "output": json.loads(encoded)})
+        self.emit(EventType.STEP_COMPLETED, {"pos": pos, "step_name": name, "duration_ms": 0.0,
+                                             "attempt": 1, "status": "completed", "mocked": True})
+        output = json.loads(encoded)
+        self._after_step(pos, sf, output, args, kwargs, None)
+        await self.flush()
+        return output
+
+    def _after_step(
+        self, pos: int, sf: StepFunction[..., Any], output: Any, args: tuple[Any, ...],
+        kwargs: dict[str, Any], compensates: int | None,
+    ) -> None:
+        if compensates is not None:
+            self.emit(EventType.STEP_COMPENSATED,
+                      {"pos": pos, "step_name": sf.name, "compensates": compensates})
+        self._register_compensation(pos, sf, output, args, kwargs, compensates)
+
+    def _register_compensation(
+        self, pos: int, sf: StepFunction[..., Any], output: Any, args: tuple[Any, ...],
+        kwargs: dict[str, Any], compensates: int | None,
+    ) -> None:
+        if sf.compensate is not None and compensates is None:
+            self.compensations.append((pos, sf, output, args, kwargs))
+
+    async def compensate(self) -> None:
+        """Run the compensations of completed steps in reverse order (a saga's rollback)."""
+        if not self.compensations:
+            return
+        todo = list(reversed(self.compensations))
+        self.compensations = []
+        self.emit(EventType.SAGA_COMPENSATING, {"steps": [sf.name for _, sf, *_ in todo]})
+        failed: list[str] = []
+        for pos, sf, output, args, kwargs in todo:
+            assert sf.compensate is not None
+            try:
+                await self.step(self.next_pos(), sf.compensate, (output, *args), kwargs,
+                                compensates=pos)
+            except Exception:
+                failed.append(sf.compensate.name)
+        self.emit(EventType.SAGA_COMPENSATED,
+                  {"steps": [sf.name for _, sf, *_ in todo], "failed": failed})
+
+    # -- recorded values ----------------------------------------------------------------------
+
+    def value(self, name: str, make: Any) -> Any:
+        pos = self.next_pos()
+        rec = self.recorded(pos, "value", name)
+        if rec is not None and rec.done:
+            return rec.output
+        value = make()
+        self.emit(EventType.STEP_COMPLETED,
+                  {"pos": pos, "step_name": name, "kind": "value", "output": value})
+        return value
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.value("treadle.now", self.engine.clock.time), UTC)
+
+    def uuid(self) -> str:
+        return str(self.value("treadle.uuid", lambda: str(uuid.uuid4())))
+
+    def random(self) -> float:
+        return float(self.value("treadle.random", random.random))
+
+    # -- waits --------------------------------------------------------------------------------
+
+    async def _wait(self, pos: int, reason: str, waiting: Awaitable[Any], **info: Any) -> Any:
+        """Await `waiting`; while every branch of the execution waits, it is suspended."""
+        self.active -= 1
+        if self.active == 0:
+            self._suspend(pos, reason, info)
+        try:
+            await self.flush()
+            return await waiting
+        finally:
+            self.timers.pop(pos, None)
+            self.active += 1
+            if self.status == ExecutionStatus.SUSPENDED:
+                self.status = ExecutionStatus.RUNNING
+                self.wake_at = None
+                self.emit(EventType.EXECUTION_RESUMED, {"pos": pos})
+
+    def _suspend(self, pos: int, reason: str, info: dict[str, Any]) -> None:
+        self.wake_at = min(self.timers.values()) if self.timers else None
+        if self.status != ExecutionStatus.SUSPENDED:
+            self.status = ExecutionStatus.SUSPENDED
+            data = {"pos": pos, "reason": reason, **info}
+            if self.wake_at is not None:
+                data["wake_at"] = self.wake_at
+            self.emit(EventType.EXECUTION_SUSPENDED, data)
+
+    def branch_done(self) -> None:
+        self.active -= 1
+        if self.active == 0 and self.timers:
+            self._suspend(min(self.timers), "timer", {})
+
+    def sleep(self, seconds: float, name: str = "sleep") -> Coroutine[Any, Any, None]:
+        return self._sleep(self.next_pos(), name, self.engine.clock.time() + max(0.0, seconds))
+
+    def sleep_until(self, when: float, name: str = "sleep") -> Coroutine[Any, Any, None]:
+        return self._sleep(self.next_pos(), name, when)
+
+    async def _sleep(self, pos: int, name: str, fire_at: float) -> None:
+        rec = self.recorded(pos, "timer", name)
+        if rec is not None and rec.fired:
+            return
+        if rec is not None and rec.fire_at is not None:
+            fire_at = rec.fire_at
+        else:
+            self.emit(EventType.TIMER_STARTED, {"pos": pos, "step_name": name, "fire_at": fire_at})
+        self.timers[pos] = fire_at
+        await self._wait(pos, "timer", self.engine.clock.sleep_until(fire_at), name=name)
+        self.emit(EventType.TIMER_FIRED, {"pos": pos, "step_name": name})
+
+    def wait_for_signal(self, name: str, timeout: float | None) -> Coroutine[Any, Any, Any]:
+        return self._signal(self.next_pos(), name, timeout)
+
+    async def _signal(self, pos: int, name: str, timeout: float | None) -> Any:
+        rec = self.recorded(pos, "signal", name)
+        if rec is not None and rec.done:
+            return rec.output
+        if rec is not None and rec.fired:
+            raise SignalTimeoutError(f"signal {name!r} did not arrive within {timeout}s")
+        deadline = rec.fire_at if rec is not None and rec.fire_at is not None else None
+        if deadline is None and timeout is not None:
+            deadline = self.engine.clock.time() + timeout
+            self.emit(EventType.TIMER_STARTED,
+                      {"pos": pos, "step_name": name, "fire_at": deadline, "for": "signal"})
+        payload = await self._take_signal(pos, name)
+        if payload is not _MISSING:
+            return payload
+        if deadline is not None:
+            self.timers[pos] = deadline
+        payload = await self._wait(pos, "signal", self._signal_loop(pos, name, deadline),
+                                   name=name)
+        if payload is _TIMEOUT:
+            self.emit(EventType.TIMER_FIRED, {"pos": pos, "step_name": name, "for": "signal"})
+            await self.flush()
+            raise SignalTimeoutError(f"signal {name!r} did not arrive within {timeout}s")
+        return payload
+
+    async def _signal_loop(self, pos: int, name: str, deadline: float | None) -> Any:
+        loop = asyncio.get_running_loop()
+        while True:
+            woken: asyncio.Future[str] = loop.create_future()
+            waiters = self.signal_waiters.setdefault(name, [])
+            waiters.append(woken)
+            handle = None
+            if deadline is not None:
+                handle = self.engine.clock.call_at(
+                    deadline, lambda f=woken: f.done() or f.set_result("timeout")  # type: ignore[misc]
+                )
+            try:
+                payload = await self._take_signal(pos, name)
+                if payload is not _MISSING:
+                    return payload
+                if await woken == "timeout":
+                    return _TIMEOUT
+            finally:
+                waiters.remove(woken)
+                if handle is not None:
+                    handle.cancel()
+
+    async def _take_signal(self, pos: int, name: str) -> Any:
+        for signal in await self.store.signals(self.id):
+            if signal.name == name and signal.id not in self.taken_signals:
+                self.taken_signals.add(signal.id)
+                self.emit(EventType.SIGNAL_RECEIVED, {
+                    "pos": pos, "step_name": name, "name": name, "payload": signal.payload,
+                    "signal_id": signal.id,
+                })
+                await self.flush(consume_signal=signal.id)
+                return signal.payload
+        return _MISSING
+
+    def notify_signal(self, name: str | None = None) -> None:
+        """Wake the waits for signal `name` (all waits when None) to look at the inbox."""
+        for key, waiters in self.signal_waiters.items():
+            if name is None or key == name:
+                for woken in waiters:
+                    if not woken.done():
+                        woken.set_result("signal")
+
+    # -- children -----------------------------------------------------------------------------
+
+    def run_child(self, wf: WorkflowDef, args: Sequence[Any]) -> Coroutine[Any, Any, Any]:
+        return self._child(self.next_pos(), wf, list(args))
+
+    async def _child(self, pos: int, wf: WorkflowDef, args: list[Any]) -> Any:
+        rec = self.recorded(pos, "child", wf.name)
+        if rec is not None and rec.done:
+            if rec.child_status != ExecutionStatus.COMPLETED:
+                raise ExecutionFailedError(rec.child_id or "", rec.error)
+            return rec.output
+        child_id = rec.child_id if rec is not None and rec.child_id else f"{self.id}-{pos}"
+        if rec is None or rec.child_id is None:
+            await self.engine.start_child(wf, args, child_id, parent_id=self.id)
+            self.emit(EventType.CHILD_STARTED,
+                      {"pos": pos, "step_name": wf.name, "child_id": child_id})
+        else:
+            await self.engine.ensure_running(child_id)
+        status, output, error = await self._wait(pos, "child", self.engine.outcome(child_id),
+                                                  child_id=child_id)
+        done: dict[str, Any] = {"pos": pos, "step_name": wf.name, "child_id": child_id,
+                                "status": str(status), "output": output}
+        if error is not None:
+            done["error"] = error
+        self.emit(EventType.CHILD_COMPLETED, done)
+        if status != ExecutionStatus.COMPLETED:
+            await self.flush()
+            raise ExecutionFailedError(child_id, error)
+        return output
+
+    # -- gather -------------------------------------------------------------------------------
+
+    async def gather(self, aws: Sequence[Awaitable[Any]], return_exceptions: bool) -> list[Any]:
+        if not aws:
+            return []
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(self._branch(aw)) for aw in aws]
+        self.active += len(tasks) - 1
+        try:
+            if return_exceptions:
+                return list(await asyncio.gather(*tasks, return_exceptions=True))
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception()]
+            if failed:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.wait(tasks)
+                raise failed[0].exception()  # type: ignore[misc]
+            return [t.result() for t in tasks]
+        finally:
+            for t in tasks:
+                t.cancel()
+            self.active += 1
+
+    async def _branch(self, aw: Awaitable[Any]) -> Any:
+        try:
+            return await aw
+        finally:
+            self.branch_done()
+
+    # -- the workflow itself ------------------------------------------------------------------
+
+    async def drive(self) -> None:
+        """Run (or resume) the workflow function to its end and journal the outcome."""
+        current.RUN.set(self)
+        current.STEP.set(None)
+        deadline_handle = None
+        if self.deadline is not None:
+            deadline_handle = self.engine.clock.call_at(self.deadline, self._on_deadline)
+        try:
+            try:
+                result = await self.wf.fn(self.ctx, *self.args)
+                if self.fatal is not None:
+                    raise self.fatal
+                self._check_replayed()
+                output = to_json_value(result, f"result of workflow {self.wf.name!r}")
+            except asyncio.CancelledError:
+                if self.shutdown or self.fatal is not None:
+                    raise Suspended("engine closed") from None
+                assert self.task is not None
+                self.task.uncancel()
+                if self.timed_out:
+                    await self._fail(StepTimeoutError(
+                        f"workflow {self.wf.name!r} ran past its timeout of {self.wf.timeout}s"))
+                else:
+                    await self.compensate()
+                    await self._finish(ExecutionStatus.CANCELLED, EventType.EXECUTION_CANCELLED,
+                                       {"reason": self.cancel_requested or "cancelled"})
+            except Exception as exc:
+                if isinstance(self.fatal, Suspended | asyncio.CancelledError):
+                    raise Suspended("journal write failed") from exc
+                await self._fail(self.fatal if isinstance(self.fatal, Exception) else exc)
+            else:
+                await self._finish(ExecutionStatus.COMPLETED, EventType.EXECUTION_COMPLETED,
+                                   {"output": output, "duration_ms": self._elapsed_ms()},
+                                   output=output)
+        except Suspended:
+            if not self.done.done():
+                self.done.set_exception(Suspended("execution stopped in this process"))
+                self.done.exception()  # mark retrieved: waiters elsewhere may resume it
+        finally:
+            if deadline_handle is not None:
+                deadline_handle.cancel()
+            self.engine.forget(self)
+
+    async def _fail(self, exc: BaseException) -> None:
+        if not isinstance(exc, NonDeterminismError):
+            await self.compensate()
+        error = error_record(exc)
+        await self._finish(ExecutionStatus.FAILED, EventType.EXECUTION_FAILED,
+                           {"error": error, "duration_ms": self._elapsed_ms()}, error=error)
+
+    async def _finish(
+        self, status: ExecutionStatus, kind: str, data: dict[str, Any], *,
+        output: Any = None, error: dict[str, Any] | None = None,
+    ) -> None:
+        self.status = status
+        self.wake_at = None
+        self.emit(kind, data)
+        await self.flush()
+        if status == ExecutionStatus.CANCELLED:
+            error = {"type": "Cancelled", "message": data["reason"]}
+        if not self.done.done():
+            self.done.set_result((status, output, error))
+
+    def _check_replayed(self) -> None:
+        unreached = [pos for pos in self.replay if pos >= self._pos]
+        if unreached:
+            rec = self.replay[min(unreached)]
+            raise NonDeterminismError(
+                f"execution {self.id} of workflow {self.wf.name!r}: the code returned before "
+                f"position {rec.pos} ({rec.kind} {rec.name!r}) that the journal recorded; "
+                "the workflow's code changed under a running execution"
+            )
+
+    def _on_deadline(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.timed_out = True
+            self.task.cancel()
+
+    def _elapsed_ms(self) -> float:
+        return (self.engine.clock.time() - self.created_at) * 1000.0
+
+
+def _encode(value: Any, step: str) -> str:
+    try:
+        return json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        from treadle.errors import NotSerializableError
+
+        raise NotSerializableError(
+            f"step {step!r} returned a value that is not JSON-serialisable "
+            f"({type(value).__name__}): {exc}"
+        ) from exc
+
+
+__all__ = ["Outcome", "Run", "TreadleError"]

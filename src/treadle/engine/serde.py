@@ -1,0 +1,79 @@
+"""JSON in and out of the journal: values, inputs and errors."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import sys
+import traceback
+from typing import Any
+
+from treadle.errors import NotSerializableError, StepError
+
+
+def to_json_value(value: Any, what: str) -> Any:
+    """A JSON round-tripped copy of `value`; NotSerializableError naming `what` otherwise."""
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise NotSerializableError(
+            f"{what} is not JSON-serialisable ({type(value).__name__}): {exc}"
+        ) from exc
+
+
+def to_json_input(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A step's input for the journal: its arguments, with non-JSON values shown as repr."""
+    value: Any = list(args) if not kwargs else {"args": list(args), "kwargs": kwargs}
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError, RecursionError):
+        return json.loads(json.dumps(value, default=lambda v: {"__repr__": repr(v)[:200]}))
+
+
+def error_record(exc: BaseException) -> dict[str, Any]:
+    """What the journal keeps of an exception: type, message, traceback, retryability."""
+    cls = type(exc)
+    name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    record: dict[str, Any] = {
+        "type": name,
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(exc)),
+        "retryable": bool(getattr(exc, "retryable", True)),
+    }
+    try:
+        json.dumps(exc.args)
+        record["args"] = list(exc.args)
+    except (TypeError, ValueError):
+        pass
+    return record
+
+
+def restore_error(record: dict[str, Any] | None, step: str = "") -> BaseException:
+    """Rebuild a recorded exception of a type this process already has loaded.
+
+    Never imports a module: only builtins and classes in modules already loaded qualify, so a
+    journal cannot make the engine load code. Anything else becomes a `StepError`.
+    """
+    record = record or {}
+    name = str(record.get("type", "Exception"))
+    message = str(record.get("message", ""))
+    cls: Any = None
+    if "." not in name:
+        cls = getattr(builtins, name, None)
+    else:
+        module_name, _, qualname = name.rpartition(".")
+        module = sys.modules.get(module_name)
+        while module is None and "." in module_name:  # nested classes: a.b.Outer.Inner
+            module_name, _, outer = module_name.rpartition(".")
+            qualname = f"{outer}.{qualname}"
+            module = sys.modules.get(module_name)
+        cls = module
+        for part in qualname.split("."):
+            cls = getattr(cls, part, None)
+    if isinstance(cls, type) and issubclass(cls, Exception):
+        try:
+            exc: BaseException = cls(*record.get("args", [message]))
+            return exc
+        except Exception:  # noqa: BLE001 - any constructor mismatch falls back to StepError
+            pass
+    return StepError(message, error_type=name, step=step)

@@ -1,0 +1,6 @@
+"""Storage backends behind one protocol, chosen by URL."""
+
+from treadle.stores.base import ListQuery, RowUpdate, Store, open_store
+from treadle.stores.memory import MemoryStore
+
+__all__ = ["ListQuery", "MemoryStore", "RowUpdate", "Store", "open_store"]

@@ -1,0 +1,165 @@
+"""The `Store` protocol: the only way the engine talks to storage.
+
+A backend keeps three things per execution: its journal (events with a gap-free `seq`), one
+summary row (status, lease, wake-up time — an index over the journal, never the truth), and a
+signal inbox. The journal has a single writer at a time, the lease holder: `append` takes the
+seq the writer expects to follow and fails with `JournalConflictError` when another writer got
+there first, so two processes can never interleave events of one execution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from treadle.journal import Event, ExecutionStatus, ExecutionSummary, Page, Signal
+
+
+@dataclass(frozen=True, slots=True)
+class RowUpdate:
+    """Changes to an execution's summary row, applied atomically with an append.
+
+    `wake_at` is stored as given (None clears it). `error` is a short message for listings.
+    """
+
+    status: ExecutionStatus
+    wake_at: float | None = None
+    error: str | None = None
+    finished_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """Filters for `Store.list`: all optional, newest first, cursor-paginated."""
+
+    workflow: str | None = None
+    status: ExecutionStatus | None = None
+    created_after: float | None = None
+    created_before: float | None = None
+    parent_id: str | None = None
+    tenant_id: str | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Durable storage for executions. Every backend passes `tests/stores` unchanged."""
+
+    url: str
+
+    async def open(self) -> None:
+        """Connect and apply migrations. Idempotent."""
+
+    async def close(self) -> None:
+        """Release connections. Idempotent."""
+
+    async def create(
+        self, row: ExecutionSummary, events: Sequence[Event]
+    ) -> tuple[ExecutionSummary, bool]:
+        """Insert a new execution with its first events, atomically.
+
+        When `row.idempotency_key` is already taken, nothing is written and the existing row is
+        returned with `False`.
+        """
+
+    async def append(
+        self,
+        execution_id: str,
+        events: Sequence[Event],
+        *,
+        expected_seq: int,
+        owner: str | None,
+        update: RowUpdate | None = None,
+        consume_signal: int | None = None,
+    ) -> None:
+        """Append events (whose seqs follow `expected_seq`) in one transaction.
+
+        The store takes ownership of the events: callers must not mutate them afterwards.
+
+        Fails with `JournalConflictError` unless the journal's last seq is `expected_seq` and
+        the row's owner is `owner`. Applies `update` to the row and marks the inbox signal
+        `consume_signal` as consumed in the same transaction.
+        """
+
+    async def get(self, execution_id: str) -> ExecutionSummary | None:
+        """The summary row, or None."""
+
+    async def events(
+        self, execution_id: str, *, after: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        """The journal of one execution in seq order, from seq `after + 1`."""
+
+    async def list(self, query: ListQuery) -> Page[ExecutionSummary]:
+        """Summary rows matching `query`, newest first."""
+
+    async def claim(
+        self,
+        owner: str,
+        *,
+        now: float,
+        lease_until: float,
+        limit: int,
+        execution_id: str | None = None,
+        due_only: bool = False,
+    ) -> list[ExecutionSummary]:
+        """Take the lease on active executions whose lease is free or expired.
+
+        With `execution_id`, only that one. With `due_only`, suspended executions qualify only
+        when their wake-up time has come or a signal waits in their inbox.
+        """
+
+    async def renew(self, owner: str, execution_ids: Sequence[str], lease_until: float) -> int:
+        """Extend the leases `owner` still holds; returns how many were renewed."""
+
+    async def release(self, execution_id: str, owner: str) -> None:
+        """Give up the lease (no-op when `owner` does not hold it)."""
+
+    async def send_signal(self, execution_id: str, name: str, payload: Any, now: float) -> int:
+        """Put a signal in the inbox; returns its id (ids increase per store)."""
+
+    async def signals(self, execution_id: str) -> list[Signal]:
+        """Unconsumed signals of an execution, oldest first."""
+
+    async def prune(self, finished_before: float) -> int:
+        """Delete finished executions (rows, journals, inboxes) older than the cutoff."""
+
+
+def open_store(url: str) -> Store:
+    """The backend for a URL: `memory://`, `sqlite:///path.db`, `postgresql://…`, `redis://…`."""
+    scheme = url.split(":", 1)[0].lower()
+    if scheme == "memory":
+        from treadle.stores.memory import MemoryStore
+
+        return MemoryStore(url)
+    if scheme == "sqlite":
+        from treadle.stores.sqlite import SQLiteStore
+
+        return SQLiteStore(url)
+    if scheme in ("postgresql", "postgres"):
+        from treadle.stores.postgres import PostgresStore  # type: ignore[import-not-found,unused-ignore]
+
+        store: Store = PostgresStore(url)
+        return store
+    if scheme in ("redis", "rediss"):
+        from treadle.stores.redis import RedisStore  # type: ignore[import-not-found,unused-ignore]
+
+        redis_store: Store = RedisStore(url)
+        return redis_store
+    raise ValueError(
+        f"unknown store URL {url!r}: use memory://, sqlite:///path.db, postgresql://… or redis://…"
+    )
+
+
+def encode_cursor(created_at: float, execution_id: str) -> str:
+    """An opaque cursor for keyset pagination over (created_at desc, id desc)."""
+    return f"{created_at!r}:{execution_id}"
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        ts, _, ident = cursor.partition(":")
+        return float(ts), ident
+    except ValueError as exc:
+        raise ValueError(f"invalid cursor {cursor!r}") from exc

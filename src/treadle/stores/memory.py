@@ -1,0 +1,215 @@
+"""The in-memory store: the default for the library and the backend of the unit tests.
+
+Everything lives in one process and dies with it. It follows the same contract as the durable
+backends (it passes the same conformance suite), so tests written against it hold elsewhere.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from treadle.errors import JournalConflictError
+from treadle.journal import ACTIVE_STATUSES, Event, ExecutionStatus, ExecutionSummary, Page, Signal
+from treadle.stores.base import ListQuery, RowUpdate, decode_cursor, encode_cursor
+
+
+class MemoryStore:
+    """A `Store` held in dictionaries, safe to share between threads."""
+
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self._rows: dict[str, ExecutionSummary] = {}
+        self._journals: dict[str, list[Event]] = {}
+        self._keys: dict[str, str] = {}
+        self._inbox: dict[str, list[Signal]] = {}
+        self._signal_ids = 0
+        self._lock = threading.Lock()
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def create(
+        self, row: ExecutionSummary, events: Sequence[Event]
+    ) -> tuple[ExecutionSummary, bool]:
+        with self._lock:
+            key = row.idempotency_key
+            if key is not None and key in self._keys:
+                return replace(self._rows[self._keys[key]]), False
+            if row.id in self._rows:
+                raise JournalConflictError(f"execution {row.id} already exists")
+            stored = replace(row, last_seq=events[-1].seq if events else 0)
+            self._rows[row.id] = stored
+            self._journals[row.id] = list(events)
+            if key is not None:
+                self._keys[key] = row.id
+            return replace(stored), True
+
+    async def append(
+        self,
+        execution_id: str,
+        events: Sequence[Event],
+        *,
+        expected_seq: int,
+        owner: str | None,
+        update: RowUpdate | None = None,
+        consume_signal: int | None = None,
+    ) -> None:
+        with self._lock:
+            row = self._rows.get(execution_id)
+            if row is None:
+                raise JournalConflictError(f"execution {execution_id} does not exist")
+            if row.last_seq != expected_seq or row.owner != owner:
+                raise JournalConflictError(
+                    f"execution {execution_id}: journal at seq {row.last_seq} owned by "
+                    f"{row.owner!r}, writer expected seq {expected_seq} as {owner!r}"
+                )
+            journal = self._journals[execution_id]
+            for offset, ev in enumerate(events, start=1):
+                if ev.seq != expected_seq + offset:
+                    raise JournalConflictError(f"event seq {ev.seq} does not follow the journal")
+            journal.extend(events)
+            if events:
+                row.last_seq = events[-1].seq
+                row.updated_at = events[-1].created_at
+            if update is not None:
+                row.status = update.status
+                row.wake_at = update.wake_at
+                row.finished_at = update.finished_at
+                if update.error is not None:
+                    row.error = update.error
+            if consume_signal is not None:
+                inbox = self._inbox.get(execution_id, [])
+                self._inbox[execution_id] = [s for s in inbox if s.id != consume_signal]
+
+    async def get(self, execution_id: str) -> ExecutionSummary | None:
+        row = self._rows.get(execution_id)
+        return None if row is None else replace(row)
+
+    async def events(
+        self, execution_id: str, *, after: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        journal = self._journals.get(execution_id, [])
+        end = None if limit is None else after + limit
+        return [_copy(ev) for ev in journal[after:end]]
+
+    async def list(self, query: ListQuery) -> Page[ExecutionSummary]:
+        with self._lock:
+            rows = sorted(self._rows.values(), key=lambda r: (r.created_at, r.id), reverse=True)
+        if query.cursor:
+            after = decode_cursor(query.cursor)
+            rows = [r for r in rows if (r.created_at, r.id) < after]
+        picked: list[ExecutionSummary] = []
+        for row in rows:
+            if _matches(row, query):
+                picked.append(replace(row))
+                if len(picked) > query.limit:
+                    break
+        if len(picked) > query.limit:
+            last = picked[query.limit - 1]
+            return Page(picked[: query.limit], encode_cursor(last.created_at, last.id))
+        return Page(picked)
+
+    async def claim(
+        self,
+        owner: str,
+        *,
+        now: float,
+        lease_until: float,
+        limit: int,
+        execution_id: str | None = None,
+        due_only: bool = False,
+    ) -> list[ExecutionSummary]:
+        with self._lock:
+            candidates = (
+                [self._rows[execution_id]] if execution_id in self._rows else []
+            ) if execution_id is not None else list(self._rows.values())
+            candidates.sort(key=lambda r: (-r.priority, r.created_at))
+            claimed: list[ExecutionSummary] = []
+            for row in candidates:
+                if len(claimed) >= limit:
+                    break
+                if row.status not in ACTIVE_STATUSES:
+                    continue
+                if row.owner is not None and (row.lease_until or 0) >= now:
+                    continue
+                if due_only and not self._is_due(row, now):
+                    continue
+                row.owner = owner
+                row.lease_until = lease_until
+                claimed.append(replace(row))
+            return claimed
+
+    def _is_due(self, row: ExecutionSummary, now: float) -> bool:
+        if row.status != ExecutionStatus.SUSPENDED:
+            return True
+        if row.wake_at is not None and row.wake_at <= now:
+            return True
+        return bool(self._inbox.get(row.id))
+
+    async def renew(self, owner: str, execution_ids: Sequence[str], lease_until: float) -> int:
+        renewed = 0
+        with self._lock:
+            for execution_id in execution_ids:
+                row = self._rows.get(execution_id)
+                if row is not None and row.owner == owner:
+                    row.lease_until = lease_until
+                    renewed += 1
+        return renewed
+
+    async def release(self, execution_id: str, owner: str) -> None:
+        with self._lock:
+            row = self._rows.get(execution_id)
+            if row is not None and row.owner == owner:
+                row.owner = None
+                row.lease_until = None
+
+    async def send_signal(self, execution_id: str, name: str, payload: Any, now: float) -> int:
+        with self._lock:
+            if execution_id not in self._rows:
+                raise JournalConflictError(f"execution {execution_id} does not exist")
+            self._signal_ids += 1
+            signal = Signal(self._signal_ids, execution_id, name, copy.deepcopy(payload), now)
+            self._inbox.setdefault(execution_id, []).append(signal)
+            return signal.id
+
+    async def signals(self, execution_id: str) -> list[Signal]:
+        return list(self._inbox.get(execution_id, []))
+
+    async def prune(self, finished_before: float) -> int:
+        with self._lock:
+            doomed = [
+                r.id
+                for r in self._rows.values()
+                if r.status.is_terminal and r.finished_at is not None
+                and r.finished_at < finished_before
+            ]
+            for execution_id in doomed:
+                row = self._rows.pop(execution_id)
+                self._journals.pop(execution_id, None)
+                self._inbox.pop(execution_id, None)
+                if row.idempotency_key is not None:
+                    self._keys.pop(row.idempotency_key, None)
+            return len(doomed)
+
+
+def _matches(row: ExecutionSummary, q: ListQuery) -> bool:
+    return (
+        (q.workflow is None or row.workflow == q.workflow)
+        and (q.status is None or row.status == q.status)
+        and (q.created_after is None or row.created_at >= q.created_after)
+        and (q.created_before is None or row.created_at < q.created_before)
+        and (q.parent_id is None or row.parent_id == q.parent_id)
+        and (q.tenant_id is None or row.tenant_id == q.tenant_id)
+    )
+
+
+def _copy(ev: Event) -> Event:
+    """Hand out copies so a reader's mutation cannot rewrite history."""
+    return Event(ev.execution_id, ev.seq, ev.type, copy.deepcopy(ev.data), ev.created_at)
