@@ -346,7 +346,8 @@ class Engine:
         run = Run(self, wf, row.id, view.args, seq=events[-1].seq,
                   replay=index_positions(events), status=view.status,
                   deadline=started.get("deadline"), created_at=events[0].created_at)
-        run.cancel_requested = cancel
+        if cancel is not None:
+            run.cancel_requested, run.cancel_when_live = cancel, True
         self._launch(run)
 
     # -- interacting --------------------------------------------------------------------------

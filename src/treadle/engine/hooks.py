@@ -54,3 +54,25 @@ def notify(observers: list[Observer], event: Event) -> None:
             observer.on_event(event)
         except Exception:
             logger.exception("observer %r failed on %s", observer, event.type)
+
+
+class LogContextFilter(logging.Filter):
+    """Adds `execution_id`, `workflow`, `step` and `attempt` to every log record.
+
+    Attach it to a handler and any logging done inside a workflow or step, including by
+    third-party code, carries the ids of the execution it ran for:
+
+        handler.addFilter(treadle.engine.hooks.LogContextFilter())
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from treadle.engine import current
+
+        info = current.STEP.get()
+        if info is None:
+            run = current.RUN.get()
+            info = {"execution_id": run.id, "workflow": run.wf.name} if run is not None else {}
+        for key in ("execution_id", "workflow", "step", "attempt"):
+            if not hasattr(record, key):
+                setattr(record, key, info.get(key))
+        return True

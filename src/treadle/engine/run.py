@@ -93,9 +93,11 @@ class Run:
         self.task: asyncio.Task[None] | None = None
         self.done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self.cancel_requested: str | None = None
+        self.cancel_when_live = False  # resumed only to be cancelled: stop where replay ends
         self.shutdown = False
         self.timed_out = False
         self.fatal: BaseException | None = None
+        self.values_pending = False  # recorded values must be durable before a step uses them
         self._pos = 0
         self.ctx: Context = Context(self)
         self.log = logging.LoggerAdapter(
@@ -124,6 +126,7 @@ class Run:
                 if status == ExecutionStatus.FAILED and events:
                     error = str((events[-1].data.get("error") or {}).get("message", ""))[:500]
                 update = RowUpdate(status, wake_at=wake_at, error=error, finished_at=finished)
+            self.values_pending = False
             if not events and update is None and consume_signal is None:
                 return
             try:
@@ -149,8 +152,8 @@ class Run:
     def recorded(self, pos: int, kind: str, name: str) -> Recorded | None:
         rec = self.replay.get(pos)
         if rec is None:
-            if self.cancel_requested is not None and pos > self.replay_end:
-                raise asyncio.CancelledError(self.cancel_requested)
+            if self.cancel_when_live and pos > self.replay_end:
+                self._cancel_now()
             return None
         if rec.kind != kind or rec.name != name:
             error = NonDeterminismError(
@@ -185,6 +188,8 @@ class Run:
             self._register_compensation(pos, sf, rec.output, args, kwargs, compensates)
             return rec.output
         attempt = (rec.attempts if rec is not None else 0) + 1
+        if self.values_pending:
+            await self.flush()
         mocks = self.engine.mocks
         if mocks and name in mocks:
             return await self._mocked(pos, sf, args, kwargs, mocks[name])
@@ -328,6 +333,7 @@ class Run:
         if rec is not None and rec.done:
             return rec.output
         value = make()
+        self.values_pending = True
         self.emit(EventType.STEP_COMPLETED,
                   {"pos": pos, "step_name": name, "kind": "value", "output": value})
         return value
@@ -345,6 +351,10 @@ class Run:
 
     async def _wait(self, pos: int, reason: str, waiting: Awaitable[Any], **info: Any) -> Any:
         """Await `waiting`; while every branch of the execution waits, it is suspended."""
+        if self.cancel_when_live:
+            if inspect.iscoroutine(waiting):
+                waiting.close()
+            self._cancel_now()
         self.active -= 1
         if self.active == 0:
             self._suspend(pos, reason, info)
@@ -473,6 +483,8 @@ class Run:
             return rec.output
         child_id = rec.child_id if rec is not None and rec.child_id else f"{self.id}-{pos}"
         if rec is None or rec.child_id is None:
+            if self.values_pending:
+                await self.flush()
             await self.engine.start_child(wf, args, child_id, parent_id=self.id)
             self.emit(EventType.CHILD_STARTED,
                       {"pos": pos, "step_name": wf.name, "child_id": child_id})
@@ -594,6 +606,10 @@ class Run:
                 f"position {rec.pos} ({rec.kind} {rec.name!r}) that the journal recorded; "
                 "the workflow's code changed under a running execution"
             )
+
+    def _cancel_now(self) -> None:
+        self.cancel_when_live = False
+        raise asyncio.CancelledError(self.cancel_requested)
 
     def _on_deadline(self) -> None:
         if self.task is not None and not self.task.done():

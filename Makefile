@@ -1,0 +1,36 @@
+# Treadle's tasks. `make demo` and `make test` are the README's two commands.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install demo test unit lint services bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[all,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install  ## install, then run the example workflows on the embedded SQLite default
+	$(PY) examples/run_all.py
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench examples
+	$(VENV)/bin/mypy
+
+services:  ## start the machine's PostgreSQL, Redis, NATS... if they are down
+	bash scripts/services.sh
+
+test: install services lint  ## install, then run every test
+	$(PY) -m pytest -q
+
+unit: install
+	$(PY) -m pytest -q tests/unit
+
+bench: install  ## benchmarks: JSON in bench/results/, a table on stdout
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .treadle bench/results .pytest_cache .mypy_cache .ruff_cache
