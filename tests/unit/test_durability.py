@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 
 import treadle
+from durable import crash, engine_with_short_lease, recover_one
 from treadle.stores import MemoryStore, open_store
 from treadle.testing import FakeClock
-
-from durable import crash, engine_with_short_lease, recover_one
 
 effects: list[str] = []
 gate = {"event": asyncio.Event()}
@@ -381,7 +380,7 @@ async def test_changed_code_raises_non_determinism_error(store: Any) -> None:
         return "old"
 
     first = engine_with_short_lease(store, registry=old)
-    handle = await first.start(changing)
+    await first.start(changing)
     await wait_for(lambda: "b:started" in effects)
     await crash(first)
 

@@ -237,7 +237,7 @@ async def not_json(ctx: treadle.Context) -> Any:
 
 def test_non_json_output_is_a_clear_error_at_the_step(store_url: str) -> None:
     engine = treadle.Engine(store_url)
-    with pytest.raises(treadle.ExecutionFailedError, match="make_set.*not JSON-serialisable"):
+    with pytest.raises(treadle.ExecutionFailedError, match=r"make_set.*not JSON-serialisable"):
         engine.run(not_json)
 
 
@@ -256,7 +256,7 @@ def test_run_inside_a_loop_is_a_clear_error() -> None:
     async def main() -> None:
         treadle.Engine().run(arith, 1)
 
-    with pytest.raises(RuntimeError, match="await engine.start"):
+    with pytest.raises(RuntimeError, match=r"await engine\.start"):
         asyncio.run(main())
 
 

@@ -30,7 +30,11 @@ class Clock:
         """Wait until epoch time `when` on this clock."""
         loop = asyncio.get_running_loop()
         done = loop.create_future()
-        handle = self.call_at(when, lambda: done.done() or done.set_result(None))
+        def wake() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        handle = self.call_at(when, wake)
         try:
             await done
         finally:

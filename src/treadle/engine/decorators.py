@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
@@ -150,7 +150,9 @@ class Registry:
         versions = self._by_name.get(name)
         if not versions:
             known = ", ".join(sorted(self._by_name)) or "none"
-            raise WorkflowNotFoundError(f"no workflow named {name!r} is registered (known: {known})")
+            raise WorkflowNotFoundError(
+                f"no workflow named {name!r} is registered (known: {known})"
+            )
         if version in versions:
             return versions[version]
         if version is None and not exact:
@@ -164,7 +166,7 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._by_name)
 
-    def __iter__(self) -> Iterable[WorkflowDef]:  # type: ignore[misc]
+    def __iter__(self) -> Iterator[WorkflowDef]:
         for versions in self._by_name.values():
             yield from versions.values()
 

@@ -7,6 +7,7 @@ Naming rule, applied everywhere: methods are `async`; `run` is the one synchrono
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import logging
 import os
@@ -106,7 +107,7 @@ class Engine:
         self.store: Store = open_store(store) if isinstance(store, str) else store
         self.registry = registry or default_registry
         self.clock = clock or Clock()
-        self.observers: list[Observer] = list(observers)
+        self.observers: builtins.list[Observer] = builtins.list(observers)
         if debug:
             self.observers.append(DebugObserver())
         self.mocks: dict[str, Any] = dict(mocks or {})
@@ -210,7 +211,7 @@ class Engine:
         return Handle(self, run.id if isinstance(run, Run) else run)
 
     async def start_child(
-        self, wf: WorkflowDef, args: list[Any], child_id: str, *, parent_id: str
+        self, wf: WorkflowDef, args: builtins.list[Any], child_id: str, *, parent_id: str
     ) -> None:
         """Start a child with a deterministic id; if it already exists, make sure it runs."""
         try:
@@ -222,7 +223,7 @@ class Engine:
     async def _create(
         self,
         wf: WorkflowDef,
-        args: list[Any],
+        args: builtins.list[Any],
         execution_id: str,
         *,
         idempotency_key: str | None,
@@ -278,7 +279,7 @@ class Engine:
 
     # -- resuming -----------------------------------------------------------------------------
 
-    async def recover(self, *, limit: int = 1000) -> list[Handle]:
+    async def recover(self, *, limit: int = 1000) -> builtins.list[Handle]:
         """Resume every active execution whose lease is free or expired (dead owners).
 
         Executions of workflows (or versions) not loaded here are left for another process
@@ -428,7 +429,7 @@ class Engine:
             raise ExecutionNotFoundError(f"no execution {execution_id}")
         return project(execution_id, events)
 
-    async def events(self, execution_id: str, *, after: int = 0) -> list[Event]:
+    async def events(self, execution_id: str, *, after: int = 0) -> builtins.list[Event]:
         """The journal of an execution, in seq order."""
         await self.open()
         events = await self.store.events(execution_id, after=after)

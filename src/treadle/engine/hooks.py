@@ -36,7 +36,8 @@ class DebugObserver(Observer):
             "event_type": event.type,
         }
         if event.type == EventType.STEP_INPUT_RECORDED:
-            self.log.info("step %s input: %r", data.get("step_name"), data.get("input"), extra=extra)
+            self.log.info("step %s input: %r", data.get("step_name"), data.get("input"),
+                          extra=extra)
         elif event.type == EventType.STEP_OUTPUT_RECORDED:
             self.log.info("step %s output: %r", data.get("step_name"), data.get("output"),
                           extra=extra)

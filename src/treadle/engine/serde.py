@@ -33,7 +33,9 @@ def to_json_input(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
 def error_record(exc: BaseException) -> dict[str, Any]:
     """What the journal keeps of an exception: type, message, traceback, retryability."""
     cls = type(exc)
-    name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    name = cls.__qualname__
+    if cls.__module__ != "builtins":
+        name = f"{cls.__module__}.{name}"
     record: dict[str, Any] = {
         "type": name,
         "message": str(exc),
@@ -74,6 +76,6 @@ def restore_error(record: dict[str, Any] | None, step: str = "") -> BaseExceptio
         try:
             exc: BaseException = cls(*record.get("args", [message]))
             return exc
-        except Exception:  # noqa: BLE001 - any constructor mismatch falls back to StepError
+        except Exception:
             pass
     return StepError(message, error_type=name, step=step)

@@ -51,7 +51,7 @@ class RetryPolicy:
         base = min(base, self.max_delay)
         if self.jitter:
             # "Full jitter" keeps the mean near the base while spreading thundering herds.
-            base = random.uniform(base / 2, base)  # noqa: S311 - not cryptographic
+            base = random.uniform(base / 2, base)
         return base
 
 

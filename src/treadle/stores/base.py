@@ -15,6 +15,12 @@ from typing import Any, Protocol, runtime_checkable
 
 from treadle.journal import Event, ExecutionStatus, ExecutionSummary, Page, Signal
 
+# Aliases for annotations inside classes whose `list` method shadows the builtin.
+Events = list[Event]
+Summaries = list[ExecutionSummary]
+Signals = list[Signal]
+Ids = list[str]
+
 
 @dataclass(frozen=True, slots=True)
 class RowUpdate:
@@ -88,7 +94,7 @@ class Store(Protocol):
 
     async def events(
         self, execution_id: str, *, after: int = 0, limit: int | None = None
-    ) -> list[Event]:
+    ) -> Events:
         """The journal of one execution in seq order, from seq `after + 1`."""
 
     async def list(self, query: ListQuery) -> Page[ExecutionSummary]:
@@ -103,7 +109,7 @@ class Store(Protocol):
         limit: int,
         execution_id: str | None = None,
         due_only: bool = False,
-    ) -> list[ExecutionSummary]:
+    ) -> Summaries:
         """Take the lease on active executions whose lease is free or expired.
 
         With `execution_id`, only that one. With `due_only`, suspended executions qualify only
@@ -119,7 +125,7 @@ class Store(Protocol):
     async def send_signal(self, execution_id: str, name: str, payload: Any, now: float) -> int:
         """Put a signal in the inbox; returns its id (ids increase per store)."""
 
-    async def signals(self, execution_id: str) -> list[Signal]:
+    async def signals(self, execution_id: str) -> Signals:
         """Unconsumed signals of an execution, oldest first."""
 
     async def prune(self, finished_before: float) -> int:

@@ -14,7 +14,15 @@ from typing import Any
 
 from treadle.errors import JournalConflictError
 from treadle.journal import ACTIVE_STATUSES, Event, ExecutionStatus, ExecutionSummary, Page, Signal
-from treadle.stores.base import ListQuery, RowUpdate, decode_cursor, encode_cursor
+from treadle.stores.base import (
+    Events,
+    ListQuery,
+    RowUpdate,
+    Signals,
+    Summaries,
+    decode_cursor,
+    encode_cursor,
+)
 
 
 class MemoryStore:
@@ -94,7 +102,7 @@ class MemoryStore:
 
     async def events(
         self, execution_id: str, *, after: int = 0, limit: int | None = None
-    ) -> list[Event]:
+    ) -> Events:
         journal = self._journals.get(execution_id, [])
         end = None if limit is None else after + limit
         return [_copy(ev) for ev in journal[after:end]]
@@ -105,7 +113,7 @@ class MemoryStore:
         if query.cursor:
             after = decode_cursor(query.cursor)
             rows = [r for r in rows if (r.created_at, r.id) < after]
-        picked: list[ExecutionSummary] = []
+        picked: Summaries = []
         for row in rows:
             if _matches(row, query):
                 picked.append(replace(row))
@@ -125,13 +133,13 @@ class MemoryStore:
         limit: int,
         execution_id: str | None = None,
         due_only: bool = False,
-    ) -> list[ExecutionSummary]:
+    ) -> Summaries:
         with self._lock:
             candidates = (
                 [self._rows[execution_id]] if execution_id in self._rows else []
             ) if execution_id is not None else list(self._rows.values())
             candidates.sort(key=lambda r: (-r.priority, r.created_at))
-            claimed: list[ExecutionSummary] = []
+            claimed: Summaries = []
             for row in candidates:
                 if len(claimed) >= limit:
                     break
@@ -179,7 +187,7 @@ class MemoryStore:
             self._inbox.setdefault(execution_id, []).append(signal)
             return signal.id
 
-    async def signals(self, execution_id: str) -> list[Signal]:
+    async def signals(self, execution_id: str) -> Signals:
         return list(self._inbox.get(execution_id, []))
 
     async def prune(self, finished_before: float) -> int:

@@ -22,7 +22,15 @@ from urllib.parse import parse_qs, urlsplit
 
 from treadle.errors import JournalConflictError, StoreError
 from treadle.journal import Event, ExecutionStatus, ExecutionSummary, Page, Signal
-from treadle.stores.base import ListQuery, RowUpdate, decode_cursor, encode_cursor
+from treadle.stores.base import (
+    Events,
+    ListQuery,
+    RowUpdate,
+    Signals,
+    Summaries,
+    decode_cursor,
+    encode_cursor,
+)
 from treadle.stores.sql import migrations, queries
 
 _Q = queries("sqlite")
@@ -189,7 +197,7 @@ class SQLiteStore:
 
     async def events(
         self, execution_id: str, *, after: int = 0, limit: int | None = None
-    ) -> list[Event]:
+    ) -> Events:
         with self._lock:
             rows = self.connection().execute(
                 _Q["select_events"], (execution_id, after, -1 if limit is None else limit)
@@ -219,7 +227,7 @@ class SQLiteStore:
             clauses.append("(created_at < ? OR (created_at = ? AND id < ?))")
             params.extend([created, created, ident])
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f"SELECT * FROM executions {where} ORDER BY created_at DESC, id DESC LIMIT ?"  # noqa: S608 - columns are fixed
+        sql = f"SELECT * FROM executions {where} ORDER BY created_at DESC, id DESC LIMIT ?"
         params.append(query.limit + 1)
         with self._lock:
             rows = [_row(r) for r in self.connection().execute(sql, params).fetchall()]
@@ -239,7 +247,7 @@ class SQLiteStore:
         limit: int,
         execution_id: str | None = None,
         due_only: bool = False,
-    ) -> list[ExecutionSummary]:
+    ) -> Summaries:
         with self._write() as conn:
             ids = [
                 r[0]
@@ -277,7 +285,7 @@ class SQLiteStore:
             cur = conn.execute(_Q["insert_signal"], (execution_id, name, encoded, now))
             return int(cur.lastrowid or 0)
 
-    async def signals(self, execution_id: str) -> list[Signal]:
+    async def signals(self, execution_id: str) -> Signals:
         with self._lock:
             rows = self.connection().execute(_Q["select_signals"], (execution_id,)).fetchall()
         return [Signal(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]

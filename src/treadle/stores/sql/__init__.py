@@ -14,7 +14,8 @@ def queries(dialect: str) -> dict[str, str]:
     """The named queries of `sql/<dialect>/queries.sql`."""
     text = resources.files(__package__).joinpath(dialect, "queries.sql").read_text()
     parts = _NAME.split(text)
-    return {name: body.strip().rstrip(";") for name, body in zip(parts[1::2], parts[2::2])}
+    pairs = zip(parts[1::2], parts[2::2], strict=True)
+    return {name: body.strip().rstrip(";") for name, body in pairs}
 
 
 def migrations(dialect: str) -> list[tuple[int, str]]:
