@@ -16,6 +16,7 @@ import asyncio
 import heapq
 import itertools
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -50,6 +51,14 @@ class FakeClock(Clock):
         self.auto_advance = auto_advance
         self._timers: list[tuple[float, int, _FakeTimer, Callable[[], None]]] = []
         self._ids = itertools.count()
+        self._engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+        self._scheduled = False
+
+    def attach(self, engine: Engine) -> None:
+        self._engines.add(engine)
+
+    def _idle(self) -> bool:
+        return all(run.active <= 0 for e in self._engines for run in e._runs.values())
 
     def time(self) -> float:
         return self._now
@@ -57,18 +66,25 @@ class FakeClock(Clock):
     def call_at(self, when: float, callback: Callable[[], None]) -> _FakeTimer:
         timer = _FakeTimer()
         heapq.heappush(self._timers, (when, next(self._ids), timer, callback))
-        if self.auto_advance:
-            asyncio.get_running_loop().call_soon(self._fire_next)
+        if self.auto_advance and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._fire_when_idle)
         return timer
 
-    def _fire_next(self) -> None:
-        while self._timers:
-            when, _, timer, callback = heapq.heappop(self._timers)
-            if timer.cancelled:
-                continue
-            self._now = max(self._now, when)
-            callback()
+    def _fire_when_idle(self) -> None:
+        while self._timers and self._timers[0][2].cancelled:
+            heapq.heappop(self._timers)
+        if not self._timers:
+            self._scheduled = False
             return
+        loop = asyncio.get_running_loop()
+        if not self._idle():
+            loop.call_later(0.0005, self._fire_when_idle)  # look again once work settles
+            return
+        when, _, _timer, callback = heapq.heappop(self._timers)
+        self._now = max(self._now, when)
+        callback()
+        loop.call_soon(self._fire_when_idle)
 
     def advance(self, seconds: float) -> None:
         """Move time forward and fire every timer that falls due."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class TimerHandle(Protocol):
@@ -20,6 +20,9 @@ class Clock:
 
     def time(self) -> float:
         return time.time()
+
+    def attach(self, engine: Any) -> None:
+        """Called by each engine using this clock (a fake clock watches them for idleness)."""
 
     def call_at(self, when: float, callback: Callable[[], None]) -> TimerHandle:
         """Run `callback` on the running loop at epoch time `when` (at once if past)."""

@@ -107,6 +107,7 @@ class Engine:
         self.store: Store = open_store(store) if isinstance(store, str) else store
         self.registry = registry or default_registry
         self.clock = clock or Clock()
+        self.clock.attach(self)
         self.observers: builtins.list[Observer] = builtins.list(observers)
         if debug:
             self.observers.append(DebugObserver())

@@ -213,7 +213,11 @@ class Run:
                         "duration_ms": elapsed, "error": error_record(exc),
                     })
                     await self.flush()
-                    await self.engine.clock.sleep(delay)
+                    self.active -= 1  # backing off counts as waiting
+                    try:
+                        await self.engine.clock.sleep(delay)
+                    finally:
+                        self.active += 1
                     attempt += 1
                     self.emit(EventType.STEP_STARTED,
                               {**started, "attempt": attempt})

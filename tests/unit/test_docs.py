@@ -1,0 +1,31 @@
+"""The code blocks of the user guide and README run, and the docstring examples pass."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
+
+
+def blocks(path: Path) -> list[str]:
+    return BLOCK.findall(path.read_text())
+
+
+@pytest.mark.parametrize("index", range(len(blocks(ROOT / "docs" / "guide.md"))))
+def test_guide_block_runs(index: int, tmp_path: Path) -> None:
+    code = blocks(ROOT / "docs" / "guide.md")[index]
+    exec(compile(code, f"docs/guide.md#block{index}", "exec"), {"tmp": str(tmp_path)})  # noqa: S102
+
+
+@pytest.mark.parametrize("module", [
+    "treadle.journal.retry", "treadle.engine.decorators", "treadle.engine.engine",
+])
+def test_docstring_examples(module: str) -> None:
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
