@@ -139,18 +139,19 @@ class SQLiteStore:
     ) -> tuple[ExecutionSummary, bool]:
         with self._write() as conn:
             if row.idempotency_key is not None:
-                found = conn.execute(_Q["get_by_key"], (row.idempotency_key,)).fetchone()
+                found = conn.execute(_ROWS_WHERE + "idempotency_key = ?",
+                                     (row.idempotency_key,)).fetchone()
                 if found is not None:
                     return _row(found), False
             values = _row_values(row)
-            values["last_seq"] = events[-1].seq if events else 0
             try:
                 conn.execute(_Q["insert_execution"], values)
             except sqlite3.IntegrityError as exc:
                 raise JournalConflictError(f"execution {row.id} already exists") from exc
-            conn.executemany(_Q["insert_event"], [_event_values(ev) for ev in events])
-        stored = _row_from_values(values)
-        return stored, True
+            if events:
+                conn.execute(_Q["insert_batch"], (row.id, events[0].seq, events[-1].seq,
+                                                  _encode_batch(events)))
+        return _row_from_values({**values, "last_seq": events[-1].seq if events else 0}), True
 
     async def append(
         self,
@@ -162,47 +163,55 @@ class SQLiteStore:
         update: RowUpdate | None = None,
         consume_signal: int | None = None,
     ) -> None:
-        last = events[-1] if events else None
-        last_seq = last.seq if last else expected_seq
-        updated_at = last.created_at if last else time.time()
-        if last is not None and last.seq != expected_seq + len(events):
+        if events and events[-1].seq != expected_seq + len(events):
             raise JournalConflictError(f"event seqs do not follow seq {expected_seq}")
         with self._write() as conn:
-            if update is None:
-                cur = conn.execute(
-                    _Q["advance"], (last_seq, updated_at, execution_id, expected_seq, owner)
-                )
-            else:
-                cur = conn.execute(
-                    _Q["advance_with_status"],
-                    (last_seq, updated_at, str(update.status), update.wake_at,
-                     update.finished_at, update.error, execution_id, expected_seq, owner),
-                )
-            if cur.rowcount != 1:
+            written = 1
+            if events:
+                written = conn.execute(_Q["append_batch"], {
+                    "id": execution_id, "first": events[0].seq, "last": events[-1].seq,
+                    "events": _encode_batch(events), "owner": owner, "expected": expected_seq,
+                }).rowcount
+            if update is not None:
+                status_args = (events[-1].created_at if events else time.time(),
+                               str(update.status), update.wake_at, update.finished_at,
+                               update.error, execution_id)
+                if events:
+                    conn.execute(_Q["set_status"], status_args)
+                else:
+                    written = conn.execute(_Q["set_status_checked"],
+                                           (*status_args, owner, expected_seq)).rowcount
+            elif not events:
+                written = conn.execute(_Q["check_position"],
+                                       (execution_id, owner, expected_seq)).fetchone()[0]
+            if written != 1:
                 raise JournalConflictError(
                     f"execution {execution_id}: journal is not at seq {expected_seq} "
                     f"owned by {owner!r}"
                 )
-            if len(events) == 1:
-                conn.execute(_Q["insert_event"], _event_values(events[0]))
-            elif events:
-                conn.executemany(_Q["insert_event"], [_event_values(ev) for ev in events])
             if consume_signal is not None:
                 conn.execute(_Q["consume_signal"], (consume_signal, execution_id))
 
     async def get(self, execution_id: str) -> ExecutionSummary | None:
         with self._lock:
-            found = self.connection().execute(_Q["get_execution"], (execution_id,)).fetchone()
+            found = self.connection().execute(_ROWS_WHERE + "id = ?", (execution_id,)).fetchone()
         return None if found is None else _row(found)
 
     async def events(
         self, execution_id: str, *, after: int = 0, limit: int | None = None
     ) -> Events:
         with self._lock:
-            rows = self.connection().execute(
-                _Q["select_events"], (execution_id, after, -1 if limit is None else limit)
+            batches = self.connection().execute(
+                _Q["select_batches"], (execution_id, after)
             ).fetchall()
-        return [Event(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
+        found: Events = []
+        for (encoded,) in batches:
+            for seq, kind, data, created_at in json.loads(encoded):
+                if seq > after:
+                    found.append(Event(execution_id, seq, kind, data, created_at))
+            if limit is not None and len(found) >= limit:
+                return found[:limit]
+        return found
 
     async def list(self, query: ListQuery) -> Page[ExecutionSummary]:
         clauses: list[str] = []
@@ -227,7 +236,7 @@ class SQLiteStore:
             clauses.append("(created_at < ? OR (created_at = ? AND id < ?))")
             params.extend([created, created, ident])
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f"SELECT * FROM executions {where} ORDER BY created_at DESC, id DESC LIMIT ?"
+        sql = f"{_ROWS} {where} ORDER BY created_at DESC, id DESC LIMIT ?"
         params.append(query.limit + 1)
         with self._lock:
             rows = [_row(r) for r in self.connection().execute(sql, params).fetchall()]
@@ -257,10 +266,10 @@ class SQLiteStore:
                      "limit": limit},
                 )
             ]
-            return [
-                _row(conn.execute(_Q["take_lease"], (owner, lease_until, ident)).fetchone())
-                for ident in ids
-            ]
+            for ident in ids:
+                conn.execute(_Q["take_lease"], (owner, lease_until, ident))
+            return [_row(conn.execute(_ROWS_WHERE + "id = ?", (ident,)).fetchone())
+                    for ident in ids]
 
     async def renew(self, owner: str, execution_ids: Sequence[str], lease_until: float) -> int:
         if not execution_ids:
@@ -280,7 +289,7 @@ class SQLiteStore:
     async def send_signal(self, execution_id: str, name: str, payload: Any, now: float) -> int:
         encoded = json.dumps(payload)
         with self._write() as conn:
-            if conn.execute(_Q["get_execution"], (execution_id,)).fetchone() is None:
+            if conn.execute(_Q["exists"], (execution_id,)).fetchone() is None:
                 raise JournalConflictError(f"execution {execution_id} does not exist")
             cur = conn.execute(_Q["insert_signal"], (execution_id, name, encoded, now))
             return int(cur.lastrowid or 0)
@@ -305,15 +314,17 @@ def _statements(sql: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-def _event_values(ev: Event) -> tuple[str, int, str, str, float]:
-    return (ev.execution_id, ev.seq, ev.type, json.dumps(ev.data), ev.created_at)
+def _encode_batch(events: Sequence[Event]) -> str:
+    return json.dumps([[ev.seq, ev.type, ev.data, ev.created_at] for ev in events])
 
 
 _ROW_FIELDS = (
     "id", "workflow", "version", "status", "created_at", "updated_at", "finished_at",
     "idempotency_key", "parent_id", "error", "queue", "priority", "tenant_id", "owner",
-    "lease_until", "wake_at", "last_seq",
+    "lease_until", "wake_at",
 )
+_ROWS = _Q["select_rows"]
+_ROWS_WHERE = _ROWS + " WHERE "
 
 
 def _row_values(row: ExecutionSummary) -> dict[str, Any]:
@@ -327,4 +338,4 @@ def _row_from_values(values: dict[str, Any]) -> ExecutionSummary:
 
 
 def _row(found: sqlite3.Row) -> ExecutionSummary:
-    return _row_from_values({name: found[name] for name in _ROW_FIELDS})
+    return _row_from_values({name: found[name] for name in (*_ROW_FIELDS, "last_seq")})

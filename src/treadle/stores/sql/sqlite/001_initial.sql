@@ -15,21 +15,22 @@ CREATE TABLE executions (
     tenant_id       TEXT,
     owner           TEXT,
     lease_until     REAL,
-    wake_at         REAL,
-    last_seq        INTEGER NOT NULL DEFAULT 0
+    wake_at         REAL
 );
 CREATE INDEX idx_executions_created ON executions (created_at DESC, id DESC);
 CREATE INDEX idx_executions_status ON executions (status, created_at);
 CREATE INDEX idx_executions_workflow ON executions (workflow, created_at);
 CREATE INDEX idx_executions_parent ON executions (parent_id);
 
+-- The journal, one row per committed batch of events (one transaction = one row): a durable
+-- step costs a single B-tree insert. `events` is a JSON array of [seq, type, data, created_at];
+-- batches of one execution cover seqs first_seq..last_seq with no gaps or overlaps.
 CREATE TABLE execution_events (
     execution_id    TEXT NOT NULL,
-    seq             INTEGER NOT NULL,
-    type            TEXT NOT NULL,
-    data            TEXT NOT NULL,
-    created_at      REAL NOT NULL,
-    PRIMARY KEY (execution_id, seq)
+    first_seq       INTEGER NOT NULL,
+    last_seq        INTEGER NOT NULL,
+    events          TEXT NOT NULL,
+    PRIMARY KEY (execution_id, first_seq)
 ) WITHOUT ROWID;
 
 CREATE TABLE signals (

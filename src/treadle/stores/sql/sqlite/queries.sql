@@ -1,35 +1,57 @@
 -- name: insert_execution
 INSERT INTO executions (id, workflow, version, status, created_at, updated_at, finished_at,
-    idempotency_key, parent_id, error, queue, priority, tenant_id, owner, lease_until, wake_at,
-    last_seq)
+    idempotency_key, parent_id, error, queue, priority, tenant_id, owner, lease_until, wake_at)
 VALUES (:id, :workflow, :version, :status, :created_at, :updated_at, :finished_at,
     :idempotency_key, :parent_id, :error, :queue, :priority, :tenant_id, :owner, :lease_until,
-    :wake_at, :last_seq);
+    :wake_at);
 
--- name: get_by_key
-SELECT * FROM executions WHERE idempotency_key = ?;
+-- name: select_rows
+-- Rows with the journal's last seq (kept in the journal, not duplicated in the row).
+SELECT executions.*, coalesce((SELECT last_seq FROM execution_events ev
+    WHERE ev.execution_id = executions.id ORDER BY first_seq DESC LIMIT 1), 0) AS last_seq
+FROM executions;
 
--- name: get_execution
-SELECT * FROM executions WHERE id = ?;
+-- name: exists
+SELECT 1 FROM executions WHERE id = ?;
 
--- name: insert_event
-INSERT INTO execution_events (execution_id, seq, type, data, created_at) VALUES (?, ?, ?, ?, ?);
+-- name: last_seq
+SELECT last_seq FROM execution_events WHERE execution_id = ? ORDER BY first_seq DESC LIMIT 1;
 
--- name: advance
-UPDATE executions SET last_seq = ?, updated_at = ?
-WHERE id = ? AND last_seq = ? AND owner IS ?;
+-- name: insert_batch
+INSERT INTO execution_events (execution_id, first_seq, last_seq, events) VALUES (?, ?, ?, ?);
 
--- name: advance_with_status
-UPDATE executions SET last_seq = ?, updated_at = ?, status = ?, wake_at = ?, finished_at = ?,
+-- name: append_batch
+-- Appends only for the lease owner, and only right after the journal's last seq.
+INSERT INTO execution_events (execution_id, first_seq, last_seq, events)
+SELECT :id, :first, :last, :events
+WHERE EXISTS (SELECT 1 FROM executions WHERE id = :id AND owner IS :owner)
+  AND coalesce((SELECT last_seq FROM execution_events WHERE execution_id = :id
+                ORDER BY first_seq DESC LIMIT 1), 0) = :expected;
+
+-- name: set_status
+UPDATE executions SET updated_at = ?, status = ?, wake_at = ?, finished_at = ?,
     error = coalesce(?, error)
-WHERE id = ? AND last_seq = ? AND owner IS ?;
+WHERE id = ?;
+
+-- name: set_status_checked
+UPDATE executions SET updated_at = ?, status = ?, wake_at = ?, finished_at = ?,
+    error = coalesce(?, error)
+WHERE id = ? AND owner IS ?
+  AND coalesce((SELECT last_seq FROM execution_events WHERE execution_id = executions.id
+                ORDER BY first_seq DESC LIMIT 1), 0) = ?;
+
+-- name: check_position
+SELECT count(*) FROM executions
+WHERE id = ? AND owner IS ?
+  AND coalesce((SELECT last_seq FROM execution_events WHERE execution_id = executions.id
+                ORDER BY first_seq DESC LIMIT 1), 0) = ?;
 
 -- name: consume_signal
 DELETE FROM signals WHERE id = ? AND execution_id = ?;
 
--- name: select_events
-SELECT execution_id, seq, type, data, created_at FROM execution_events
-WHERE execution_id = ? AND seq > ? ORDER BY seq LIMIT ?;
+-- name: select_batches
+SELECT events FROM execution_events
+WHERE execution_id = ? AND last_seq > ? ORDER BY first_seq;
 
 -- name: claim_candidates
 SELECT id FROM executions
@@ -42,7 +64,7 @@ ORDER BY priority DESC, created_at
 LIMIT :limit;
 
 -- name: take_lease
-UPDATE executions SET owner = ?, lease_until = ? WHERE id = ? RETURNING *;
+UPDATE executions SET owner = ?, lease_until = ? WHERE id = ?;
 
 -- name: renew
 UPDATE executions SET lease_until = ? WHERE owner = ? AND id = ?;
