@@ -15,7 +15,6 @@ import asyncio
 import contextvars
 import functools
 import inspect
-import json
 import logging
 import random
 import time
@@ -27,7 +26,15 @@ from typing import TYPE_CHECKING, Any
 from treadle.engine import current
 from treadle.engine.decorators import StepFunction, WorkflowDef
 from treadle.engine.hooks import notify
-from treadle.engine.serde import error_record, restore_error, to_json_input, to_json_value
+from treadle.engine.serde import (
+    decode,
+    encode,
+    error_record,
+    is_immutable_json,
+    restore_error,
+    to_json_input,
+    to_json_value,
+)
 from treadle.errors import (
     ExecutionFailedError,
     NonDeterminismError,
@@ -203,7 +210,7 @@ class Run:
             t0 = time.perf_counter()
             try:
                 value = await self._invoke(sf, args, kwargs, attempt)
-                encoded = _encode(value, name)
+                journaled, output = _journal_copies(value, name)
             except Exception as exc:
                 elapsed = (time.perf_counter() - t0) * 1000
                 if sf.policy.should_retry(exc, attempt):
@@ -230,12 +237,11 @@ class Run:
                 raise
             elapsed = (time.perf_counter() - t0) * 1000
             self.emit(EventType.STEP_OUTPUT_RECORDED,
-                      {"pos": pos, "step_name": name, "output": json.loads(encoded)})
+                      {"pos": pos, "step_name": name, "output": journaled})
             self.emit(EventType.STEP_COMPLETED, {
                 "pos": pos, "step_name": name, "duration_ms": elapsed, "attempt": attempt,
                 "status": "completed",
             })
-            output = json.loads(encoded)
             self._after_step(pos, sf, output, args, kwargs, compensates)
             await self.flush()
             return output
@@ -285,12 +291,11 @@ class Run:
         value = mock(*args, **kwargs) if callable(mock) else mock
         if inspect.isawaitable(value):
             value = await value
-        encoded = _encode(value, name)
+        journaled, output = _journal_copies(value, name)
         self.emit(EventType.STEP_OUTPUT_RECORDED,
-                  {"pos": pos, "step_name": name, "output": json.loads(encoded)})
+                  {"pos": pos, "step_name": name, "output": journaled})
         self.emit(EventType.STEP_COMPLETED, {"pos": pos, "step_name": name, "duration_ms": 0.0,
                                              "attempt": 1, "status": "completed", "mocked": True})
-        output = json.loads(encoded)
         self._after_step(pos, sf, output, args, kwargs, None)
         await self.flush()
         return output
@@ -624,16 +629,12 @@ class Run:
         return (self.engine.clock.time() - self.created_at) * 1000.0
 
 
-def _encode(value: Any, step: str) -> str:
-    try:
-        return json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError, RecursionError) as exc:
-        from treadle.errors import NotSerializableError
-
-        raise NotSerializableError(
-            f"step {step!r} returned a value that is not JSON-serialisable "
-            f"({type(value).__name__}): {exc}"
-        ) from exc
+def _journal_copies(value: Any, step: str) -> tuple[Any, Any]:
+    """Two independent JSON copies of a step's output: one for the journal, one to return."""
+    if is_immutable_json(value):
+        return value, value
+    text = encode(value, f"output of step {step!r}")
+    return decode(text), decode(text)
 
 
 __all__ = ["Outcome", "Run", "TreadleError"]

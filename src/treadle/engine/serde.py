@@ -4,28 +4,55 @@ from __future__ import annotations
 
 import builtins
 import json
+import math
 import sys
 import traceback
 from typing import Any
 
 from treadle.errors import NotSerializableError, StepError
 
+_encode = json.JSONEncoder(allow_nan=False).encode
+_raw_decode = json.JSONDecoder().raw_decode
+_IMMUTABLE = (str, int, bool, type(None))
 
-def to_json_value(value: Any, what: str) -> Any:
-    """A JSON round-tripped copy of `value`; NotSerializableError naming `what` otherwise."""
+
+def decode(text: str) -> Any:
+    """Decode JSON text this module encoded (no surrounding whitespace to skip)."""
+    return _raw_decode(text)[0]
+
+
+def encode(value: Any, what: str) -> str:
+    """Strict JSON text of `value` (no NaN); NotSerializableError naming `what` otherwise."""
     try:
-        return json.loads(json.dumps(value, allow_nan=False))
+        return _encode(value)
     except (TypeError, ValueError, RecursionError) as exc:
         raise NotSerializableError(
             f"{what} is not JSON-serialisable ({type(value).__name__}): {exc}"
         ) from exc
 
 
+def is_immutable_json(value: Any) -> bool:
+    """True for JSON scalars, which need no copy to be journaled."""
+    kind = type(value)
+    if kind in _IMMUTABLE:
+        return True
+    return kind is float and math.isfinite(value)
+
+
+def to_json_value(value: Any, what: str) -> Any:
+    """A JSON round-tripped copy of `value`; NotSerializableError naming `what` otherwise."""
+    if is_immutable_json(value):
+        return value
+    return decode(encode(value, what))
+
+
 def to_json_input(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """A step's input for the journal: its arguments, with non-JSON values shown as repr."""
+    if not kwargs and all(is_immutable_json(a) for a in args):
+        return list(args)
     value: Any = list(args) if not kwargs else {"args": list(args), "kwargs": kwargs}
     try:
-        return json.loads(json.dumps(value, allow_nan=False))
+        return decode(_encode(value))
     except (TypeError, ValueError, RecursionError):
         return json.loads(json.dumps(value, default=lambda v: {"__repr__": repr(v)[:200]}))
 
