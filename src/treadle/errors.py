@@ -153,7 +153,7 @@ class ExecutionCancelledError(TreadleError):
     retryable = False
 
 
-class Suspended(BaseException):  # noqa: N818 - a control-flow signal, not an error
+class Suspended(BaseException):
     """Unwinds a workflow that must stop running here (engine closing, lease lost).
 
     Derives from BaseException so that user code's `except Exception` cannot swallow it.

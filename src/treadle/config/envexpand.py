@@ -88,20 +88,25 @@ def expand_env_tree(
     """Expand every string value inside nested dicts and lists (keys are left alone).
 
     Returns a new tree (the input is not modified) and, for each reference to an unset
-    variable, its path relative to `value` and the variable's name.
+    variable, its path relative to `value` and the variable's name. A container that occurs
+    several times (a YAML alias) is expanded once and shared, so alias bombs stay cheap.
     """
     source = os.environ if env is None else env
     missing: list[tuple[KeyPath, str]] = []
+    done: dict[int, Any] = {}  # containers shared through YAML aliases are expanded once
 
     def walk(node: Any, path: KeyPath) -> Any:
         if isinstance(node, str):
             out, names = expand_env_report(node, source)
             missing.extend((path, name) for name in names)
             return out
-        if isinstance(node, dict):
-            return {k: walk(v, (*path, k)) for k, v in node.items()}
-        if isinstance(node, list):
-            return [walk(v, (*path, i)) for i, v in enumerate(node)]
-        return node
+        if not isinstance(node, dict | list):
+            return node
+        if id(node) not in done:
+            if isinstance(node, dict):
+                done[id(node)] = {k: walk(v, (*path, k)) for k, v in node.items()}
+            else:
+                done[id(node)] = [walk(v, (*path, i)) for i, v in enumerate(node)]
+        return done[id(node)]
 
     return walk(value, ()), missing

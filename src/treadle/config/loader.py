@@ -8,14 +8,16 @@ app.pipelines["create-order"].steps[2].type
 app.position(("pipelines", "create-order", "steps", 2, "type"))   # app.yaml:41
 ```
 
-Reading happens in three passes, each collecting every problem it finds; at the end one
-`ConfigError` lists them all (`error.errors`), each naming file, line and key:
+Loading runs in three passes, each collecting every problem it finds; at the end one
+`ConfigError` lists them all in `error.errors`, each naming file, line and key:
 
-1. *parse* each file with PyYAML's safe composer (libyaml when present) and a YAML 1.2
-   resolver that matches Go's yaml.v3 (`yes`/`on` stay strings, no timestamps, no
-   sexagesimal numbers, duplicate keys are errors), recording the position of every node;
-2. *merge* `imports:` the way the Go loader does (see `_merge_import`);
-3. *build* the typed objects, expanding `${VAR}` in module configs (see `envexpand`).
+1. *parse* each file with PyYAML's safe composer (libyaml when present) and a resolver that
+   reads scalars as Go's yaml.v3 does (`yes`/`on` stay strings, no timestamps, no
+   sexagesimal numbers; duplicate keys are errors), recording where every node starts;
+2. *merge* `imports:` as the Go loader does (`_Session.merge_import`), or the workflow
+   files of an `application:` file (`_Session.load_application`);
+3. *build* the typed objects (`model.build_app_config`) after expanding `${VAR}` in module
+   configs (`envexpand`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from treadle.config.envexpand import expand_env_tree
 from treadle.config.model import (
@@ -43,26 +45,22 @@ from treadle.errors import ConfigError, MissingExtraError
 
 try:
     import yaml
-    from yaml.composer import Composer
+    from yaml.composer import Composer, ComposerError
     from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
     from yaml.parser import Parser
-    from yaml.reader import Reader
+    from yaml.reader import Reader, ReaderError
     from yaml.resolver import BaseResolver
     from yaml.scanner import Scanner
-except ImportError as exc:  # pragma: no cover - PyYAML is a core dependency of configs
+except ImportError as exc:  # pragma: no cover - PyYAML comes with the `config` extra
     raise MissingExtraError("config", "yaml") from exc
 
 __all__ = ["TOP_LEVEL_KEYS", "load_config", "load_config_text"]
 
-# ---------------------------------------------------------------------------------------
-# The format
-# ---------------------------------------------------------------------------------------
-
 TOP_LEVEL_KEYS: Mapping[str, str] = {
-    # WorkflowConfig in GoCodeAlone/workflow config/config.go, with the container it holds.
+    # WorkflowConfig of GoCodeAlone/workflow (config/config.go) and the container each holds
     "imports": "list",
     "modules": "list",
-    "workflows": "mapping",  # a list of {name, type, config} is accepted too (seed docs)
+    "workflows": "mapping",  # the seed documentation's list of {name, type, config} too
     "triggers": "mapping",  # likewise
     "pipelines": "mapping",
     "platform": "mapping",
@@ -81,28 +79,35 @@ TOP_LEVEL_KEYS: Mapping[str, str] = {
     "networking": "mapping",
     "security": "mapping",
     "variables": "mapping",
-    # Descriptive keys the Go examples and the seed documentation put at the top.
+    # descriptive keys that the Go examples and the seed documentation put at the top
     "name": "scalar",
     "version": "scalar",
     "description": "scalar",
-    # ApplicationConfig: a file that lists workflow files instead of holding one.
+    # ApplicationConfig: a file listing workflow files instead of holding one
     "application": "mapping",
 }
-"""Every key allowed at the top of a file (plus `x-*` keys, kept for YAML anchors)."""
+"""Every key allowed at the top of a file, besides `x-*` keys (kept, e.g. for anchors)."""
 
 # What an imported file contributes (Go's processImports); the rest of it is dropped.
 _IMPORT_MERGED = frozenset(
-    {"modules", "workflows", "triggers", "pipelines", "platform", "plugins", "sidecars",
-     "secretStores", "environments", "secrets", "imports"}
+    {"imports", "modules", "workflows", "triggers", "pipelines", "platform", "plugins",
+     "sidecars", "secretStores", "environments", "secrets", "name", "version", "description"}
 )  # fmt: skip
-_QUIET_DROPPED = frozenset({"name", "version", "description"})
-# Workflow sections whose lists are concatenated across application files (Go's
-# mergeWorkflowSection); for every other key the first file wins.
+# What each workflow file of an application contributes (Go's MergeApplicationConfig).
+_APP_MERGED = frozenset(
+    {"imports", "modules", "workflows", "triggers", "pipelines", "plugins", "name", "version",
+     "description"}
+)  # fmt: skip
+_IMPORTED_LIST = (
+    "modules, workflows, triggers, pipelines, platform, plugins, sidecars, secrets, "
+    "secretStores and environments"
+)
+_APP_LIST = "modules, workflows, triggers, pipelines and plugins"
+# Workflow-section lists concatenated across application files (Go's mergeWorkflowSection).
 _APPENDED_LISTS = frozenset({"routes", "subscriptions", "producers", "definitions"})
 
-# ---------------------------------------------------------------------------------------
-# Public API
-# ---------------------------------------------------------------------------------------
+Role = Literal["main", "import", "part"]
+Stack = tuple[tuple[Path, str], ...]
 
 
 def load_config(
@@ -111,17 +116,17 @@ def load_config(
     env: Mapping[str, str] | None = None,
     strict_env: bool = False,
 ) -> AppConfig:
-    """Load the application in `path`, its imports (or its workflow files) included.
+    """Load the application in `path` with its imports (or its workflow files).
 
-    `env` replaces `os.environ` for `${VAR}` expansion. A reference to an unset variable
-    without a default is left as written and reported in `AppConfig.warnings`, as the Go
-    engine leaves it; `strict_env=True` makes it an error instead.
+    `env` stands in for `os.environ` in `${VAR}` expansion. A reference to an unset
+    variable without a default is left as written and reported in `AppConfig.warnings`,
+    as the Go engine leaves it; with `strict_env=True` it is an error.
 
-    Raises `ConfigError` listing every problem found (`error.errors`).
+    Raises `ConfigError` whose `errors` lists every problem found.
     """
     display = os.fspath(path)
     session = _Session(os.environ if env is None else env, strict_env)
-    doc = session.load_file(display, Path(display).resolve(), stack=())
+    doc = session.load_file(display, Path(display).resolve(), (), "main")
     return session.finish(doc, display)
 
 
@@ -134,17 +139,17 @@ def load_config_text(
 ) -> AppConfig:
     """Load an application from `text`; `filename` names it in errors.
 
-    Relative `imports:` resolve against the directory of `filename`, or the current
-    directory when `filename` is not a path (such as the default `<string>`).
+    Relative `imports:` resolve against the directory of `filename`, or against the
+    current directory when `filename` is not a path (such as the default `<string>`).
     """
     session = _Session(os.environ if env is None else env, strict_env)
     resolved = None if filename.startswith("<") else Path(filename).resolve()
-    doc = session.load_text(text, filename, resolved, stack=())
+    doc = session.load_text(text, filename, resolved, (), "main")
     return session.finish(doc, filename)
 
 
 # ---------------------------------------------------------------------------------------
-# Parsing: YAML 1.2 scalars as Go's yaml.v3 reads them, and the position of every node
+# Parsing: scalars typed as yaml.v3 types them, and the position of every node
 # ---------------------------------------------------------------------------------------
 
 _STR = "tag:yaml.org,2002:str"
@@ -157,28 +162,31 @@ _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _SEQ = "tag:yaml.org,2002:seq"
 _MAP = "tag:yaml.org,2002:map"
 
-_INT_RE = re.compile(
-    r"[-+]?(?:0[bB][01_]+|0[oO][0-7_]+|0[xX][0-9a-fA-F_]+|0[0-7_]*|[1-9][0-9_]*)"
-)
-_FLOAT_RE = re.compile(
-    r"[-+]?(?:\.[0-9_]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9_]+)?"
-    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
-)
-
 
 class _Resolver(BaseResolver):
-    """Implicit types of yaml.v3 decoding into `any` (close to the YAML 1.2 core schema)."""
+    """The implicit types of yaml.v3 decoding into `any`: YAML 1.2 booleans and nulls,
+    Go's integer literals (`0x1F`, `0o17`, `0b1`, `0755`, `1_000`), floats with or without
+    a dot (`1e3`), `<<` merges. No timestamps: dates stay strings, as in Go."""
 
 
 _Resolver.add_implicit_resolver(
     _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
-_Resolver.add_implicit_resolver(_NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
-_Resolver.add_implicit_resolver(_INT, re.compile(f"^(?:{_INT_RE.pattern})$"), list("-+0123456789"))
+_Resolver.add_implicit_resolver(_NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), [*"~nN", ""])
 _Resolver.add_implicit_resolver(
-    _FLOAT, re.compile(f"^(?:{_FLOAT_RE.pattern})$"), list("-+.0123456789")
+    _INT,
+    re.compile(r"^[-+]?(?:0[bB][01_]+|0[oO][0-7_]+|0[xX][0-9a-fA-F_]+|0[0-7_]*|[1-9][0-9_]*)$"),
+    list("-+0123456789"),
 )
-_Resolver.add_implicit_resolver(_MERGE, re.compile(r"^(?:<<)$"), ["<"])
+_Resolver.add_implicit_resolver(
+    _FLOAT,
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9_]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9_]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+.0123456789"),
+)
+_Resolver.add_implicit_resolver(_MERGE, re.compile(r"^<<$"), ["<"])
 
 
 class _PyComposer(Reader, Scanner, Parser, Composer, _Resolver):
@@ -191,58 +199,45 @@ class _PyComposer(Reader, Scanner, Parser, Composer, _Resolver):
 
 
 def _compose(text: str) -> Node | None:
-    """The node tree of `text` (None when empty); safe: nothing is constructed here."""
+    """The node tree of `text`, None when it is empty. Composes only: nothing is built."""
     if yaml.__with_libyaml__:
-        from yaml.cyaml import CParser
+        from yaml._yaml import CParser
 
         class _CComposer(CParser, _Resolver):
             def __init__(self, stream: str) -> None:
                 CParser.__init__(self, stream)
                 _Resolver.__init__(self)
 
-        c_loader = _CComposer(text)
+        fast = _CComposer(text)
         try:
-            return c_loader.get_single_node()
+            return fast.get_single_node()
         finally:
-            c_loader.dispose()
-    py_loader = _PyComposer(text)
+            fast.dispose()
+    slow = _PyComposer(text)
     try:
-        return py_loader.get_single_node()
+        return slow.get_single_node()
     finally:
-        py_loader.dispose()
+        slow.dispose()
 
 
 def _parse_int(text: str) -> int:
     plain = text.replace("_", "")
     sign = -1 if plain.startswith("-") else 1
     digits = plain.lstrip("+-")
-    if len(digits) > 1 and digits[0] == "0" and digits[1] in "01234567_":
-        return sign * int(digits, 8)  # yaml.v3 reads a leading 0 as octal, like Go
+    if len(digits) > 1 and digits[0] == "0" and digits[1].isdigit():
+        return sign * int(digits, 8)  # Go reads a leading 0 as octal
     return sign * int(digits, 0)
 
 
 def _parse_float(text: str) -> float:
-    plain = text.replace("_", "")
-    lowered = plain.lower()
-    if lowered.endswith(".inf"):
-        return float("-inf") if lowered.startswith("-") else float("inf")
-    if lowered == ".nan":
-        return float("nan")
-    return float(plain)
-
-
-@dataclass
-class _Doc:
-    """One file's (or a merge's) data with the position of each of its nodes."""
-
-    file: str
-    data: dict[str, Any]
-    positions: dict[KeyPath, Position]
-    resolved: Path | None = None
+    plain = text.replace("_", "").lower()
+    if plain.endswith(".inf"):
+        return float("-inf") if plain.startswith("-") else float("inf")
+    return float("nan") if plain == ".nan" else float(plain)
 
 
 class _Builder:
-    """Turns a composed node tree into plain Python values, recording every position."""
+    """Turns a composed node tree into plain values, recording the position of each node."""
 
     def __init__(self, file: str, errors: list[ConfigError]) -> None:
         self.file = file
@@ -252,14 +247,12 @@ class _Builder:
         self._active: set[int] = set()
 
     def pos(self, node: Node) -> Position:
-        mark = node.start_mark
-        return Position(self.file, mark.line + 1, mark.column + 1)
+        return Position(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
 
     def error(self, node: Node, path: KeyPath, message: str) -> None:
-        self.errors.append(
-            ConfigError(message, file=self.file, line=self.pos(node).line,
-                        key=format_key(path) or None)
-        )  # fmt: skip
+        line = self.pos(node).line
+        self.errors.append(ConfigError(message, file=self.file, line=line,
+                                       key=format_key(path) or None))  # fmt: skip
 
     def build(self, root: Node) -> Any:
         self.positions[()] = self.pos(root)
@@ -267,7 +260,7 @@ class _Builder:
 
     def value(self, node: Node, path: KeyPath) -> Any:
         ident = id(node)
-        if ident in self._done:  # an alias: reuse, positions stay those of the first use
+        if ident in self._done:  # an alias: same value; only its first use has positions
             return self._done[ident]
         if ident in self._active:
             self.error(node, path, "recursive YAML alias (a node that contains itself)")
@@ -278,9 +271,10 @@ class _Builder:
                 result = self.scalar(node, path)
             elif isinstance(node, SequenceNode):
                 result = self.sequence(node, path)
-            else:
-                assert isinstance(node, MappingNode)
+            elif isinstance(node, MappingNode):
                 result = self.mapping(node, path)
+            else:  # pragma: no cover - the composer makes only these three kinds
+                result = None
         finally:
             self._active.discard(ident)
         self._done[ident] = result
@@ -318,72 +312,88 @@ class _Builder:
         if node.tag != _MAP:
             self.error(node, path, f"unsupported YAML tag {node.tag}")
         out: dict[str, Any] = {}
-        for key, key_node, value_node in self.pairs(node, path, set()):
+        for key, key_node, value_node in self.pairs(node, path, frozenset()):
             self.positions[(*path, key)] = self.pos(key_node)
             out[key] = self.value(value_node, (*path, key))
         return out
 
     def pairs(
-        self, node: MappingNode, path: KeyPath, merging: set[int]
+        self, node: MappingNode, path: KeyPath, merging: frozenset[int]
     ) -> list[tuple[str, Node, Node]]:
-        """Key/value nodes of a mapping with `<<` merge keys applied (explicit keys win,
-        then earlier merge sources); duplicate explicit keys are errors, as in yaml.v3."""
+        """A mapping's entries with `<<` merges applied: explicit keys win, then earlier
+        merge sources. A key written twice is an error, as in yaml.v3."""
         explicit: list[tuple[str, Node, Node]] = []
         merged: list[tuple[str, Node, Node]] = []
-        first_seen: dict[str, Node] = {}
+        first: dict[str, Node] = {}
         merging = merging | {id(node)}
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE:
                 sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
                 for source in sources:
                     if not isinstance(source, MappingNode):
-                        self.error(key_node, path, "a merge key (<<) takes a mapping or a list "
-                                   "of mappings")  # fmt: skip
+                        self.error(key_node, path, "a merge key (<<) takes a mapping or a "
+                                   "list of mappings")  # fmt: skip
                     elif id(source) in merging:
                         self.error(key_node, path, "recursive merge key (<<)")
                     else:
                         merged.extend(self.pairs(source, path, merging))
-                continue
-            if not isinstance(key_node, ScalarNode):
-                self.error(key_node, path, "mapping keys must be plain values, not "
-                           f"{_kind_of_node(key_node)}")  # fmt: skip
-                continue
-            key = key_node.value  # yaml.v3 into map[string]any: the key as written
-            if key in first_seen:
-                first = self.pos(first_seen[key]).line
-                self.error(key_node, (*path, key),
-                           f"duplicate key {key!r} (first defined at line {first})")  # fmt: skip
-                continue
-            first_seen[key] = key_node
-            explicit.append((key, key_node, value_node))
-        result: list[tuple[str, Node, Node]] = []
+            elif not isinstance(key_node, ScalarNode):
+                kind = "a mapping" if isinstance(key_node, MappingNode) else "a list"
+                self.error(key_node, path, f"a mapping key must be a plain value, not {kind}")
+            elif key_node.value in first:
+                line = self.pos(first[key_node.value]).line
+                self.error(key_node, (*path, key_node.value),
+                           f"duplicate key {key_node.value!r} (first defined at line {line})")
+            else:  # the key as written, as yaml.v3 decodes keys into map[string]any
+                first[key_node.value] = key_node
+                explicit.append((key_node.value, key_node, value_node))
+        inherited: list[tuple[str, Node, Node]] = []
         for entry in merged:
-            if entry[0] not in first_seen:
-                first_seen[entry[0]] = entry[1]
-                result.append(entry)
-        return result + explicit
+            if entry[0] not in first:
+                first[entry[0]] = entry[1]
+                inherited.append(entry)
+        return inherited + explicit
 
 
-def _kind_of_node(node: Node) -> str:
-    return "a mapping" if isinstance(node, MappingNode) else "a list"
+# ---------------------------------------------------------------------------------------
+# Files, imports and application files
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Doc:
+    """A file's data (or a merge of several) and the position of each of its nodes."""
+
+    file: str
+    data: dict[str, Any]
+    positions: dict[KeyPath, Position]
+    resolved: Path | None = None
+
+
+def _locate(positions: Mapping[KeyPath, Position], path: KeyPath) -> Position | None:
+    for end in range(len(path), -1, -1):
+        if (found := positions.get(path[:end])) is not None:
+            return found
+    return None
 
 
 def _graft(
-    dst: dict[KeyPath, Position],
-    src: Mapping[KeyPath, Position],
-    src_prefix: KeyPath,
-    dst_prefix: KeyPath,
-) -> None:
-    """Copy the positions under `src_prefix` in `src` to `dst_prefix` in `dst`."""
-    size = len(src_prefix)
+    dst: dict[KeyPath, Position], src: Mapping[KeyPath, Position], src_at: KeyPath,
+    dst_at: KeyPath,
+) -> None:  # fmt: skip
+    """Copy the positions under `src_at` in `src` to the same places under `dst_at`."""
+    size = len(src_at)
     for path, pos in src.items():
-        if path[:size] == src_prefix:
-            dst[dst_prefix + path[size:]] = pos
+        if path[:size] == src_at:
+            dst[dst_at + path[size:]] = pos
 
 
-# ---------------------------------------------------------------------------------------
-# Reading files and merging imports
-# ---------------------------------------------------------------------------------------
+def _relative(doc: _Doc, entry: str) -> tuple[str, Path]:
+    """How to show, and where to find, a file named by `doc` (relative to doc's folder)."""
+    base_display = "" if doc.file.startswith("<") else os.path.dirname(doc.file)
+    base_dir = doc.resolved.parent if doc.resolved else Path.cwd()
+    display = os.path.normpath(os.path.join(base_display, entry))
+    return display, (base_dir / entry).resolve()
 
 
 @dataclass
@@ -394,68 +404,58 @@ class _Session:
     warnings: list[ConfigWarning] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
 
-    # -- problems -----------------------------------------------------------------------
-
-    def error_at(self, positions: Mapping[KeyPath, Position], path: KeyPath, message: str,
-                 file: str) -> None:  # fmt: skip
-        pos = SourceMap(positions).locate(path) if path not in positions else positions[path]
-        self.errors.append(
-            ConfigError(message, file=pos.file if pos else file, line=pos.line if pos else None,
-                        key=format_key(path) or None)
-        )  # fmt: skip
-
-    def warn_at(self, positions: Mapping[KeyPath, Position], path: KeyPath, message: str,
-                file: str) -> None:  # fmt: skip
-        pos = positions.get(path) or SourceMap(positions).locate(path)
-        self.warnings.append(
-            ConfigWarning(message, file=pos.file if pos else file,
-                          line=pos.line if pos else None, key=format_key(path) or None)
-        )  # fmt: skip
+    def problem(self, doc: _Doc, path: KeyPath, message: str, *, error: bool = True) -> None:
+        pos = _locate(doc.positions, path)
+        kind = ConfigError if error else ConfigWarning
+        problem = kind(message, file=pos.file if pos else doc.file,
+                       line=pos.line if pos else None, key=format_key(path) or None)  # fmt: skip
+        if isinstance(problem, ConfigError):
+            self.errors.append(problem)
+        else:
+            self.warnings.append(problem)
 
     # -- one file -----------------------------------------------------------------------
 
-    def load_file(self, display: str, resolved: Path, stack: tuple[Path, ...],
-                  *, importer: tuple[_Doc, KeyPath] | None = None) -> _Doc | None:  # fmt: skip
+    def load_file(
+        self, display: str, resolved: Path, stack: Stack, role: Role,
+        importer: tuple[_Doc, KeyPath] | None = None,
+    ) -> _Doc | None:  # fmt: skip
         try:
-            raw = resolved.read_bytes()
-        except FileNotFoundError:
-            self._file_problem(display, importer, "file not found")
-            return None
+            data = resolved.read_bytes()
         except OSError as exc:
-            self._file_problem(display, importer, f"cannot read file: {exc.strerror or exc}")
+            reason = "file not found" if isinstance(exc, FileNotFoundError) else (
+                f"cannot read file: {exc.strerror or exc}")  # fmt: skip
+            if importer is None:
+                self.errors.append(ConfigError(reason, file=display))
+            else:
+                self.problem(importer[0], importer[1], f"{reason}: {display}")
             return None
         try:
-            text = raw.decode("utf-8-sig")
+            text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            line = raw[: exc.start].count(b"\n") + 1
+            line = data[: exc.start].count(b"\n") + 1
             self.errors.append(ConfigError("file is not valid UTF-8", file=display, line=line))
             return None
-        return self.load_text(text, display, resolved, stack)
+        return self.load_text(text, display, resolved, stack, role)
 
-    def _file_problem(self, display: str, importer: tuple[_Doc, KeyPath] | None,
-                      problem: str) -> None:  # fmt: skip
-        if importer is None:
-            self.errors.append(ConfigError(problem, file=display))
-        else:
-            doc, path = importer
-            self.error_at(doc.positions, path, f"{problem}: {display}", doc.file)
-
-    def load_text(self, text: str, display: str, resolved: Path | None,
-                  stack: tuple[Path, ...]) -> _Doc | None:  # fmt: skip
+    def load_text(
+        self, text: str, display: str, resolved: Path | None, stack: Stack, role: Role
+    ) -> _Doc | None:
         self.files.append(display)
         doc = self.parse(text, display)
         if doc is None:
             return None
         doc.resolved = resolved
-        self.check_top_level(doc, imported=bool(stack))
+        self.check_top_level(doc, role)
+        stack = (*stack, (resolved, display)) if resolved else stack
         if "application" in doc.data:
-            if stack:
-                self.error_at(doc.positions, ("application",),
-                              "an application file cannot be imported", display)  # fmt: skip
+            if role != "main":
+                self.problem(doc, ("application",), "an application file can only be loaded "
+                             "directly, not imported or listed by another")  # fmt: skip
                 del doc.data["application"]
             else:
-                return self.load_application(doc)
-        return self.process_imports(doc, (*stack, resolved) if resolved else stack)
+                return self.load_application(doc, stack)
+        return self.process_imports(doc, stack)
 
     def parse(self, text: str, display: str) -> _Doc | None:
         try:
@@ -463,7 +463,7 @@ class _Session:
         except yaml.MarkedYAMLError as exc:
             self.errors.append(_syntax_error(exc, display))
             return None
-        except yaml.reader.ReaderError as exc:
+        except ReaderError as exc:
             line = text[: exc.position].count("\n") + 1
             self.errors.append(ConfigError(f"invalid YAML: {exc.reason}", file=display,
                                            line=line))  # fmt: skip
@@ -477,350 +477,328 @@ class _Session:
             self.errors.append(ConfigError("YAML nested too deeply", file=display))
             return None
         if not isinstance(data, dict):
-            self.errors.append(
-                ConfigError(f"the top level must be a mapping of keys, not {kind_of(data)}",
-                            file=display, line=builder.positions[()].line)
-            )  # fmt: skip
+            self.errors.append(ConfigError(
+                f"the top level must be a mapping of keys, not {kind_of(data)}",
+                file=display, line=builder.positions[()].line))  # fmt: skip
             return None
         return _Doc(display, data, builder.positions)
 
-    def check_top_level(self, doc: _Doc, *, imported: bool) -> None:
+    def check_top_level(self, doc: _Doc, role: Role) -> None:
         """Unknown keys and wrong container types; offending keys are dropped from `doc`."""
-        for key in list(doc.data):
-            value = doc.data[key]
+        for key, value in list(doc.data.items()):
             kind = TOP_LEVEL_KEYS.get(key)
+            problem = None
             if kind is None:
                 if not key.startswith("x-"):
-                    message = f"unknown top-level key {key!r}{suggest(key, TOP_LEVEL_KEYS)}"
-                    self.error_at(doc.positions, (key,), message, doc.file)
-                    del doc.data[key]
-                continue
-            if value is None and kind != "scalar":
-                del doc.data[key]  # `pipelines:` with nothing under it is no pipelines (Go)
-                continue
-            if key in ("workflows", "triggers") and isinstance(value, list):
-                continue  # the seed documentation's list form
-            expected = {"list": list, "mapping": dict}.get(kind)
-            if expected is not None and not isinstance(value, expected):
-                want = "a list" if expected is list else "a mapping"
-                self.error_at(doc.positions, (key,), f"{key} must be {want}, not {kind_of(value)}",
-                              doc.file)  # fmt: skip
-                del doc.data[key]
+                    problem = f"unknown top-level key {key!r}{suggest(key, TOP_LEVEL_KEYS)}"
+            elif value is None:
+                problem = "" if kind != "scalar" else None  # `pipelines:` alone: none (Go)
             elif kind == "scalar" and isinstance(value, dict | list):
-                self.error_at(doc.positions, (key,), f"{key} must be a string, not "
-                              f"{kind_of(value)}", doc.file)  # fmt: skip
+                problem = f"{key} must be a string, not {kind_of(value)}"
+            elif kind == "list" and not isinstance(value, list):
+                problem = f"{key} must be a list, not {kind_of(value)}"
+            elif kind == "mapping" and not isinstance(value, dict):
+                if not (key in ("workflows", "triggers") and isinstance(value, list)):
+                    problem = f"{key} must be a mapping, not {kind_of(value)}"
+            if problem is not None:
+                if problem:
+                    self.problem(doc, (key,), problem)
                 del doc.data[key]
-        self.check_duplicate_names(doc, "modules", "module")
-        if imported:
-            for key in doc.data:
-                if key not in _IMPORT_MERGED and key not in _QUIET_DROPPED and not (
-                    key.startswith("x-") or key == "application"
-                ):
-                    self.warn_at(doc.positions, (key,), f"{key!r} in an imported file is "
-                                 "ignored: imports contribute modules, workflows, triggers, "
-                                 "pipelines, platform, plugins, sidecars, secrets, "
-                                 "secretStores and environments", doc.file)  # fmt: skip
-
-    def check_duplicate_names(self, doc: _Doc, key: str, what: str) -> None:
-        seen: dict[str, KeyPath] = {}
-        for index, item in enumerate(doc.data.get(key) or ()):
+            elif role != "main" and key not in (
+                _IMPORT_MERGED if role == "import" else _APP_MERGED
+            ) and not key.startswith("x-"):
+                self.problem(doc, (key,), f"{key!r} is ignored here, as in the Go engine: "
+                             + (f"imports contribute only {_IMPORTED_LIST}; move it to the "
+                                "importing file" if role == "import" else "an application "
+                                f"combines only the {_APP_LIST} of its files"),
+                             error=False)  # fmt: skip
+        seen: dict[str, int] = {}
+        for index, item in enumerate(doc.data.get("modules") or ()):
             name = item.get("name") if isinstance(item, dict) else None
             if not isinstance(name, str):
                 continue
-            path: KeyPath = (key, index, "name")
             if name in seen:
-                first = doc.positions.get(seen[name])
+                first = _locate(doc.positions, ("modules", seen[name]))
                 where = f" (first defined at line {first.line})" if first else ""
-                self.error_at(doc.positions, path, f"duplicate {what} name {name!r}{where}",
-                              doc.file)  # fmt: skip
+                self.problem(doc, ("modules", index, "name"),
+                             f"duplicate module name {name!r}{where}")
             else:
-                seen[name] = path
+                seen[name] = index
 
-    def process_imports(self, doc: _Doc, stack: tuple[Path, ...]) -> _Doc:
-        """Load `imports:` depth first and merge each into `doc` (see `_merge_import`)."""
-        imports = doc.data.pop("imports", None) or []
-        base_display = os.path.dirname(doc.file) if not doc.file.startswith("<") else ""
-        base_dir = doc.resolved.parent if doc.resolved else Path.cwd()
+    def process_imports(self, doc: _Doc, stack: Stack) -> _Doc:
+        """Load `imports:` depth first, relative to the importing file, merging each into
+        `doc` in order; then drop `imports` (Go clears it too)."""
         merged = doc
-        for index, entry in enumerate(imports):
+        for index, entry in enumerate(doc.data.pop("imports", None) or ()):
             path: KeyPath = ("imports", index)
             if not isinstance(entry, str) or not entry:
-                self.error_at(doc.positions, path, f"an import must be a file path, not "
-                              f"{kind_of(entry)}", doc.file)  # fmt: skip
+                self.problem(doc, path, f"an import must be a file path, not {kind_of(entry)}")
                 continue
-            display = entry if os.path.isabs(entry) else os.path.join(base_display, entry)
-            display = os.path.normpath(display)
-            resolved = (base_dir / entry).resolve()
-            if resolved in stack:
-                names = [*self._chain(stack, resolved), display]
-                self.error_at(doc.positions, path,
-                              "circular import: " + " -> ".join(names), doc.file)  # fmt: skip
+            display, resolved = _relative(doc, entry)
+            chain = [name for file, name in stack]
+            if resolved in (file for file, _ in stack):
+                start = [file for file, _ in stack].index(resolved)
+                cycle = " -> ".join([*chain[start:], display])
+                self.problem(doc, path, f"circular import: {cycle}")
                 continue
-            imported = self.load_file(display, resolved, stack, importer=(doc, path))
+            imported = self.load_file(display, resolved, stack, "import", (doc, path))
             if imported is not None:
                 merged = self.merge_import(merged, imported)
         merged.positions = {p: v for p, v in merged.positions.items() if p[:1] != ("imports",)}
         return merged
 
-    def _chain(self, stack: tuple[Path, ...], target: Path) -> list[str]:
-        start = stack.index(target)
-        return [os.path.relpath(p) if p.is_absolute() else str(p) for p in stack[start:]]
-
     def merge_import(self, main: _Doc, imp: _Doc) -> _Doc:
-        """Merge an imported file into the importing one, as Go's processImports does:
+        """Merge an imported file into the importing one as Go's processImports does:
 
-        * modules, sidecars and `plugins.external` are appended, skipping names already
-          defined (the importing file, then earlier imports, win);
-        * workflows, triggers, pipelines, platform, secretStores and environments gain only
-          the keys they do not have yet (the importer's entry wins as a whole);
-        * `secrets` merges field by field (see `_merge_secrets`);
-        * anything else in the imported file is ignored (a warning says so).
+        * `modules`, `sidecars` and `plugins.external` gain the entries whose name they
+          lack (so the importing file, then earlier imports, win);
+        * `workflows`, `triggers`, `pipelines`, `platform`, `secretStores` and
+          `environments` gain the keys they lack (an entry is taken or left as a whole);
+        * `secrets` merges field by field (`_merge_secrets`);
+        * anything else in the imported file is ignored, with a warning.
         """
-        data = dict(main.data)
-        positions = dict(main.positions)
+        out = _Doc(main.file, dict(main.data), dict(main.positions), main.resolved)
         for key in ("modules", "sidecars"):
             if isinstance(imp.data.get(key), list):
-                data[key] = self._append_named(data.get(key), imp, (key,), positions)
-                _keep_key_position(positions, imp.positions, key)
+                out.data[key] = _append_named(out.data.get(key), imp, (key,), out.positions)
         for key in ("workflows", "triggers", "pipelines", "platform", "secretStores",
                     "environments"):  # fmt: skip
-            incoming = imp.data.get(key)
-            if not isinstance(incoming, dict):
+            incoming, current = imp.data.get(key), out.data.get(key)
+            if incoming is None:
                 continue
-            current = data.get(key)
-            if current is not None and not isinstance(current, dict):
-                continue  # list form in the importer: nothing to merge into
-            merged_map = dict(current or {})
+            if isinstance(incoming, list) or isinstance(current, list):
+                self.problem(imp, (key,), f"{key} written as a list cannot be merged on "
+                             f"import; write them as a mapping ({key}: {{name: ...}})",
+                             error=False)  # fmt: skip
+                continue
+            target = dict(current or {})
             for name, value in incoming.items():
-                if name not in merged_map:
-                    merged_map[name] = value
-                    _graft(positions, imp.positions, (key, name), (key, name))
-            data[key] = merged_map
-            _keep_key_position(positions, imp.positions, key)
+                if name not in target:
+                    target[name] = value
+                    _graft(out.positions, imp.positions, (key, name), (key, name))
+            out.data[key] = target
         plugins = imp.data.get("plugins")
         if isinstance(plugins, dict) and isinstance(plugins.get("external"), list):
-            mine = dict(data.get("plugins") or {})
-            mine["external"] = self._append_named(mine.get("external"), imp,
-                                                  ("plugins", "external"), positions)  # fmt: skip
-            data["plugins"] = mine
-            _keep_key_position(positions, imp.positions, "plugins")
+            mine = dict(out.data.get("plugins") or {})
+            mine["external"] = _append_named(mine.get("external"), imp, ("plugins", "external"),
+                                             out.positions)  # fmt: skip
+            out.data["plugins"] = mine
         if isinstance(imp.data.get("secrets"), dict):
-            data["secrets"] = _merge_secrets(data.get("secrets"), imp.data["secrets"],
-                                             positions, imp.positions)  # fmt: skip
-            _keep_key_position(positions, imp.positions, "secrets")
-        return _Doc(main.file, data, positions, main.resolved)
+            out.data["secrets"] = _merge_secrets(out.data.get("secrets"), imp, out.positions)
+        for key in out.data:  # a section new to the importer starts where the import has it
+            if (key,) not in out.positions and (key,) in imp.positions:
+                out.positions[(key,)] = imp.positions[(key,)]
+        return out
 
-    def _append_named(self, current: Any, imp: _Doc, prefix: KeyPath,
-                      positions: dict[KeyPath, Position]) -> list[Any]:  # fmt: skip
-        items = list(current) if isinstance(current, list) else []
-        names = {i.get("name") for i in items if isinstance(i, dict)}
-        incoming = imp.data
-        for part in prefix:
-            incoming = incoming[part]
-        for index, item in enumerate(incoming):  # type: ignore[arg-type]
-            name = item.get("name") if isinstance(item, dict) else None
-            if isinstance(name, str) and name in names:
-                continue
-            names.add(name)
-            _graft(positions, imp.positions, (*prefix, index), (*prefix, len(items)))
-            items.append(item)
-        return items
-
-    # -- application files (several workflow files sharing one engine) -------------------
-
-    def load_application(self, doc: _Doc) -> _Doc:
-        """An `application:` file: load each listed workflow file and combine them, as Go's
-        MergeApplicationConfig does. Module, trigger and pipeline names must be unique
-        across files; workflow sections merge (route-like lists are concatenated)."""
+    def load_application(self, doc: _Doc, stack: Stack) -> _Doc:
+        """An `application:` file: load each listed workflow file (with its imports) and
+        combine them as Go's MergeApplicationConfig does: module, trigger and pipeline names
+        must be unique across files; workflow sections merge, their route-like lists
+        concatenated; plugins are deduplicated by name."""
         app = doc.data["application"]
-        combined = _Doc(doc.file, {}, {(): doc.positions[()]}, doc.resolved)
-        for key in ("name", "version", "description"):
-            if key in doc.data:
-                combined.data[key] = doc.data[key]
-                _graft(combined.positions, doc.positions, (key,), (key,))
-        for key in doc.data:
-            if key not in ("application", "name", "version", "description") and not (
-                key.startswith("x-")
-            ):
-                self.error_at(doc.positions, (key,), f"{key!r} is not allowed beside "
-                              "'application' (put it in one of its workflow files)",
-                              doc.file)  # fmt: skip
+        out = _Doc(doc.file, {}, {(): doc.positions[()]}, doc.resolved)
+        for key, value in doc.data.items():
+            if key in ("name", "version", "description") or key.startswith("x-"):
+                out.data[key] = value
+                _graft(out.positions, doc.positions, (key,), (key,))
+            elif key != "application":
+                self.problem(doc, (key,), f"{key!r} is not allowed beside 'application' (put "
+                             "it in one of the workflow files)")  # fmt: skip
         name = app.get("name")
-        if name is not None:
-            if isinstance(name, dict | list):
-                self.error_at(doc.positions, ("application", "name"),
-                              "application.name must be a string", doc.file)  # fmt: skip
-            else:
-                combined.data.setdefault("name", name)
-                _graft(combined.positions, doc.positions, ("application", "name"), ("name",))
+        if isinstance(name, dict | list):
+            self.problem(doc, ("application", "name"), "application name must be a string")
+        elif name is not None and "name" not in out.data:
+            out.data["name"] = name
+            _graft(out.positions, doc.positions, ("application", "name"), ("name",))
         refs = app.get("workflows")
         if not isinstance(refs, list) or not refs:
-            self.error_at(doc.positions, ("application", "workflows"), "an application needs "
-                          "a non-empty list of workflow files under application.workflows",
-                          doc.file)  # fmt: skip
-            return combined
+            self.problem(doc, ("application", "workflows"), "an application needs a list of "
+                         "workflow files: workflows: [{file: path.yaml}, ...]")  # fmt: skip
+            return out
         owners: dict[tuple[str, str], str] = {}
-        base_display = os.path.dirname(doc.file) if not doc.file.startswith("<") else ""
-        base_dir = doc.resolved.parent if doc.resolved else Path.cwd()
-        stack = (doc.resolved,) if doc.resolved else ()
         for index, ref in enumerate(refs):
             path: KeyPath = ("application", "workflows", index)
             file = ref.get("file") if isinstance(ref, dict) else None
             if not isinstance(file, str) or not file:
-                self.error_at(doc.positions, path,
-                              "a workflow reference needs a 'file'", doc.file)  # fmt: skip
+                self.problem(doc, path, "a workflow reference needs a 'file' path")
                 continue
-            display = os.path.normpath(file if os.path.isabs(file)
-                                       else os.path.join(base_display, file))  # fmt: skip
-            part = self.load_file(display, (base_dir / file).resolve(), stack,
-                                  importer=(doc, (*path, "file")))  # fmt: skip
+            display, resolved = _relative(doc, file)
+            part = self.load_file(display, resolved, stack, "part", (doc, (*path, "file")))
             if part is not None:
-                self._combine(combined, part, owners)
-        return combined
+                self.combine(out, part, owners)
+        return out
 
-    def _combine(self, combined: _Doc, part: _Doc, owners: dict[tuple[str, str], str]) -> None:
-        data, positions = combined.data, combined.positions
+    def combine(self, out: _Doc, part: _Doc, owners: dict[tuple[str, str], str]) -> None:
+        """Add one workflow file of an application to the combined document `out`."""
+
+        def unique(what: str, name: Any, path: KeyPath) -> bool:
+            owner = owners.setdefault((what, name), part.file) if isinstance(name, str) else None
+            if owner is None or owner == part.file:
+                return True
+            self.problem(part, path, f"{what} {name!r} is defined in both {owner} and "
+                         f"{part.file}")  # fmt: skip
+            return False
+
+        data, positions = out.data, out.positions
         for index, module in enumerate(part.data.get("modules") or ()):
-            name = module.get("name") if isinstance(module, dict) else None
-            if self._conflict(part, ("modules", index), "module", name, owners):
-                continue
-            modules = data.setdefault("modules", [])
-            _graft(positions, part.positions, ("modules", index), ("modules", len(modules)))
-            modules.append(module)
-        for key, what in (("triggers", "trigger"), ("pipelines", "pipeline")):
+            if unique("module", module.get("name") if isinstance(module, dict) else None,
+                      ("modules", index)):  # fmt: skip
+                modules = data.setdefault("modules", [])
+                _graft(positions, part.positions, ("modules", index), ("modules", len(modules)))
+                modules.append(module)
+        for key in ("triggers", "pipelines"):
             entries = part.data.get(key)
-            if not isinstance(entries, dict):
-                continue
-            target = data.setdefault(key, {})
-            for name, value in entries.items():
-                if not self._conflict(part, (key, name), what, name, owners):
-                    target[name] = value
+            for name, value in (entries.items() if isinstance(entries, dict) else ()):
+                if unique(key[:-1], name, (key, name)):
+                    data.setdefault(key, {})[name] = value
                     _graft(positions, part.positions, (key, name), (key, name))
+        for key in ("workflows", "triggers"):
+            if isinstance(part.data.get(key), list):
+                self.problem(part, (key,), f"{key} written as a list cannot be combined in an "
+                             f"application; write them as a mapping ({key}: {{name: ...}})",
+                             error=False)  # fmt: skip
         workflows = part.data.get("workflows")
-        if isinstance(workflows, dict):
-            target = data.setdefault("workflows", {})
-            for name, section in workflows.items():
-                self._merge_workflow(target, name, section, part, positions)
+        for name, section in (workflows.items() if isinstance(workflows, dict) else ()):
+            _merge_workflow(data.setdefault("workflows", {}), name, section, part, positions)
         plugins = part.data.get("plugins")
         if isinstance(plugins, dict) and isinstance(plugins.get("external"), list):
             mine = data.setdefault("plugins", {})
-            mine["external"] = self._append_named(mine.get("external"), part,
-                                                  ("plugins", "external"), positions)  # fmt: skip
-        for key in part.data:
-            if key not in ("modules", "triggers", "pipelines", "workflows", "plugins",
-                           "name", "version", "description") and not key.startswith("x-"):  # fmt: skip
-                self.warn_at(part.positions, (key,), f"{key!r} in an application's workflow "
-                             "file is ignored: application files combine modules, workflows, "
-                             "triggers, pipelines and plugins only", part.file)  # fmt: skip
-        for key in ("modules", "triggers", "pipelines", "workflows", "plugins"):
-            if key in data:
-                _keep_key_position(positions, part.positions, key)
+            mine["external"] = _append_named(mine.get("external"), part, ("plugins", "external"),
+                                             positions)  # fmt: skip
+        for key in data:
+            if (key,) not in positions and (key,) in part.positions:
+                positions[(key,)] = part.positions[(key,)]
 
-    def _conflict(self, part: _Doc, path: KeyPath, what: str, name: Any,
-                  owners: dict[tuple[str, str], str]) -> bool:  # fmt: skip
-        if not isinstance(name, str):
-            return False
-        owner = owners.setdefault((what, name), part.file)
-        if owner == part.file:
-            return False
-        self.error_at(part.positions, path, f"{what} {name!r} is defined in both {owner} and "
-                      f"{part.file}", part.file)  # fmt: skip
-        return True
+    # -- the result ---------------------------------------------------------------------
 
-    def _merge_workflow(self, target: dict[str, Any], name: str, section: Any, part: _Doc,
-                        positions: dict[KeyPath, Position]) -> None:  # fmt: skip
-        existing = target.get(name)
-        if name not in target or existing is None:
-            target[name] = section
-            _graft(positions, part.positions, ("workflows", name), ("workflows", name))
-            return
-        if not isinstance(existing, dict) or not isinstance(section, dict):
-            return  # cannot merge: the first file wins
-        merged = dict(existing)
-        for key, value in section.items():
-            src: KeyPath = ("workflows", name, key)
-            if key in _APPENDED_LISTS and isinstance(value, list):
-                before = merged.get(key)
-                start = len(before) if isinstance(before, list) else 0
-                merged[key] = ([*before] if isinstance(before, list) else []) + value
-                for offset in range(len(value)):
-                    _graft(positions, part.positions, (*src, offset), (*src, start + offset))
-                if not isinstance(before, list):
-                    _keep_key_position(positions, part.positions, *src)
-            elif key not in merged:
-                merged[key] = value
-                _graft(positions, part.positions, src, src)
-        target[name] = merged
-
-    # -- the typed result ---------------------------------------------------------------
+    def expand_modules(self, doc: _Doc) -> dict[str, Any]:
+        """`${VAR}` in module config values, where the Go engine expands them."""
+        modules = doc.data.get("modules")
+        if not isinstance(modules, list):
+            return doc.data
+        expanded: list[Any] = []
+        for index, module in enumerate(modules):
+            if isinstance(module, dict) and isinstance(module.get("config"), dict):
+                config, missing = expand_env_tree(module["config"], self.env)
+                for rel, name in missing:
+                    message = (f"environment variable {name} is not set and has no default"
+                               if self.strict_env else f"environment variable {name} is not "
+                               "set; the value is left as written")  # fmt: skip
+                    self.problem(doc, ("modules", index, "config", *rel), message,
+                                 error=self.strict_env)  # fmt: skip
+                module = {**module, "config": config}
+            expanded.append(module)
+        return {**doc.data, "modules": expanded}
 
     def finish(self, doc: _Doc | None, display: str) -> AppConfig:
-        app = _build(doc, self) if doc is not None else None
+        app = None
+        if doc is not None:
+            data = self.expand_modules(doc)
+            app = build_app_config(
+                data, file=display, source_map=SourceMap(doc.positions),
+                files=tuple(dict.fromkeys(self.files)),
+                report=lambda path, message, is_error: self.problem(
+                    doc, path, message, error=is_error),
+            )  # fmt: skip
         if self.errors or app is None:
             order = {name: i for i, name in enumerate(self.files)}
-            errors = sorted(self.errors, key=lambda e: (order.get(e.file or "", len(order)),
-                                                        e.line or 0))  # fmt: skip
+            unique = {(e.file, e.line, e.key, e.message): e for e in self.errors}  # diamonds
+            errors = sorted(unique.values(),
+                            key=lambda e: (order.get(e.file or "", -1), e.line or 0))  # fmt: skip
             count = len(errors)
             raise ConfigError(f"configuration has {count} error{'s' if count != 1 else ''}",
                               file=display, errors=errors)  # fmt: skip
-        return app
+        return replace(app, warnings=tuple(dict.fromkeys(self.warnings)))
 
 
-def _keep_key_position(
-    positions: dict[KeyPath, Position], other: Mapping[KeyPath, Position], *key: str | int
-) -> None:
-    if key not in positions and key in other:
-        positions[key] = other[key]
+def _append_named(
+    current: Any, imp: _Doc, at: KeyPath, positions: dict[KeyPath, Position]
+) -> list[Any]:
+    """`current` plus the items of `imp` at `at` whose `name` it does not have yet."""
+    items = list(current) if isinstance(current, list) else []
+    names = {item.get("name") for item in items if isinstance(item, dict)}
+    incoming: Any = imp.data
+    for part in at:
+        incoming = incoming[part]
+    for index, item in enumerate(incoming):
+        name = item.get("name") if isinstance(item, dict) else None
+        if isinstance(name, str) and name in names:
+            continue
+        names.add(name)
+        _graft(positions, imp.positions, (*at, index), (*at, len(items)))
+        items.append(item)
+    return items
 
 
-def _merge_secrets(
-    current: Any,
-    incoming: dict[str, Any],
+def _merge_workflow(
+    target: dict[str, Any], name: str, section: Any, part: _Doc,
     positions: dict[KeyPath, Position],
-    other: Mapping[KeyPath, Position],
-) -> dict[str, Any]:
-    """Go's secrets merge: unset fields come from the import, `config` merges key by key,
-    `generate` (by `key`) and `entries` (by `name`) gain the items they lack."""
+) -> None:  # fmt: skip
+    """Go's mergeWorkflowSection: route-like lists concatenate; otherwise first file wins."""
+    at: KeyPath = ("workflows", name)
+    existing = target.get(name)
+    if existing is None:
+        target[name] = section
+        _graft(positions, part.positions, at, at)
+        return
+    if not isinstance(existing, dict) or not isinstance(section, dict):
+        return
+    merged = dict(existing)
+    for key, value in section.items():
+        if key in _APPENDED_LISTS and isinstance(value, list):
+            found = merged.get(key)
+            before: list[Any] = found if isinstance(found, list) else []
+            for offset in range(len(value)):
+                _graft(positions, part.positions, (*at, key, offset),
+                       (*at, key, len(before) + offset))  # fmt: skip
+            if not before:
+                _graft(positions, part.positions, (*at, key), (*at, key))
+            merged[key] = [*before, *value]
+        elif key not in merged:
+            merged[key] = value
+            _graft(positions, part.positions, (*at, key), (*at, key))
+    target[name] = merged
+
+
+def _merge_secrets(current: Any, imp: _Doc, positions: dict[KeyPath, Position]) -> dict[str, Any]:
+    """Go's secrets merge: fields the importer leaves unset come from the import, `config`
+    merges key by key, `generate` (by `key`) and `entries` (by `name`) gain missing items."""
     mine = dict(current) if isinstance(current, dict) else {}
-    for field_name, value in incoming.items():
-        here = mine.get(field_name)
-        if field_name == "config" and isinstance(here, dict) and isinstance(value, dict):
+    for name, value in imp.data["secrets"].items():
+        here, at = mine.get(name), ("secrets", name)
+        if name == "config" and isinstance(here, dict) and isinstance(value, dict):
             merged = dict(here)
             for key, item in value.items():
                 if key not in merged:
                     merged[key] = item
-                    _graft(positions, other, ("secrets", "config", key),
-                           ("secrets", "config", key))  # fmt: skip
-            mine[field_name] = merged
-        elif field_name in ("generate", "entries") and isinstance(value, list):
-            ident = "key" if field_name == "generate" else "name"
+                    _graft(positions, imp.positions, (*at, key), (*at, key))
+            mine[name] = merged
+        elif name in ("generate", "entries") and isinstance(value, list):
+            ident = "key" if name == "generate" else "name"
             items = list(here) if isinstance(here, list) else []
-            seen = {i.get(ident) for i in items if isinstance(i, dict)}
+            seen = {item.get(ident) for item in items if isinstance(item, dict)}
             for index, item in enumerate(value):
                 item_id = item.get(ident) if isinstance(item, dict) else None
-                if item_id is not None and item_id in seen:
-                    continue
-                seen.add(item_id)
-                _graft(positions, other, ("secrets", field_name, index),
-                       ("secrets", field_name, len(items)))  # fmt: skip
-                items.append(item)
-            mine[field_name] = items
+                if item_id is None or item_id not in seen:
+                    seen.add(item_id)
+                    _graft(positions, imp.positions, (*at, index), (*at, len(items)))
+                    items.append(item)
+            mine[name] = items
         elif here is None or here == "":
-            mine[field_name] = value
-            _graft(positions, other, ("secrets", field_name), ("secrets", field_name))
+            mine[name] = value
+            _graft(positions, imp.positions, at, at)
     return mine
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError, display: str) -> ConfigError:
     mark = exc.problem_mark or exc.context_mark
     line = mark.line + 1 if mark is not None else None
-    if isinstance(exc, yaml.composer.ComposerError) and "single document" in (exc.context or ""):
-        return ConfigError("a config file must hold a single YAML document (found a second "
-                           "'---')", file=display, line=line)  # fmt: skip
+    if isinstance(exc, ComposerError) and "single document" in (exc.context or ""):
+        return ConfigError("a config file must hold one YAML document (found a second '---')",
+                           file=display, line=line)  # fmt: skip
     message = f"invalid YAML: {exc.problem or 'syntax error'}"
     if exc.context:
         where = exc.context_mark
-        at = f" started at line {where.line + 1}" if where is not None else ""
-        message += f" ({exc.context}{at})"
+        started = f" started at line {where.line + 1}" if where is not None else ""
+        message += f" ({exc.context}{started})"
     return ConfigError(message, file=display, line=line)
-

@@ -276,7 +276,7 @@ def kind_of(value: Any) -> str:
 
 def suggest(word: str, choices: Iterable[str]) -> str:
     """` (did you mean 'x'?)` for the closest of `choices`, or an empty string."""
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.75)
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
@@ -290,7 +290,8 @@ def build_app_config(
 ) -> AppConfig:
     """Build an `AppConfig` from an application mapping (parsed YAML or JSON).
 
-    Imports and `${VAR}` are not processed here (the loader does that before). With no
+    Imports, `${VAR}` and the set of top-level keys are the loader's business, not checked
+    here; the typed parts (modules, pipelines, steps, ...) are. With no
     `report`, problems are collected: errors raise one `ConfigError`, warnings end up in
     `AppConfig.warnings`. With a `report`, every problem goes to it and nothing is raised.
     """
