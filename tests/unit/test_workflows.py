@@ -327,3 +327,31 @@ def test_log_records_carry_execution_workflow_step_and_attempt(
     assert step_record.execution_id == execution_id  # type: ignore[attr-defined]
     assert step_record.step.endswith("logs_something")  # type: ignore[attr-defined]
     assert step_record.attempt == 1  # type: ignore[attr-defined]
+
+
+@treadle.workflow(name="noting")
+async def noting(ctx: treadle.Context, x: int) -> str:
+    run = ctx._run
+    decision = run.note("conditional.routed", "route", {"route": "big" if x > 1 else "small"})
+    run.note("step.skipped", "optional", {"reason": "if was false"})
+    typed = treadle.StepFunction(add.fn, name="typed", policy=treadle.RetryPolicy(),
+                                 timeout=None, compensate=None, step_type="step.set")
+    await typed(1, 2)
+    return str(decision["route"])
+
+
+def test_notes_and_step_types_are_journaled() -> None:
+    async def main() -> None:
+        engine = treadle.Engine()
+        handle = await engine.start(noting, 5)
+        assert await handle.result() == "big"
+        ex = await engine.get(handle.id)
+        assert [(s.name, s.kind, str(s.status)) for s in ex.steps] == [
+            ("route", "note", "completed"), ("optional", "note", "skipped"),
+            ("typed", "step", "completed")]
+        assert ex.steps[2].step_type == "step.set"
+        routed = next(e for e in await engine.events(handle.id)
+                      if e.type == "conditional.routed")
+        assert routed.data["route"] == "big"
+
+    asyncio.run(main())

@@ -32,10 +32,12 @@ class StepFunction(Generic[P, R]):
         policy: RetryPolicy,
         timeout: float | None,
         compensate: StepFunction[..., Any] | Callable[..., Any] | None,
+        step_type: str | None = None,
     ) -> None:
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.name = name
+        self.step_type = step_type
         self.policy = policy
         self.timeout = timeout
         self.is_async = inspect.iscoroutinefunction(fn)

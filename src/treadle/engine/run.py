@@ -201,6 +201,8 @@ class Run:
         if mocks and name in mocks:
             return await self._mocked(pos, sf, args, kwargs, mocks[name])
         started: dict[str, Any] = {"pos": pos, "step_name": name, "attempt": attempt}
+        if sf.step_type is not None:
+            started["step_type"] = sf.step_type
         if compensates is not None:
             started["compensates"] = compensates
         self.emit(EventType.STEP_STARTED, started)
@@ -346,6 +348,20 @@ class Run:
         self.emit(EventType.STEP_COMPLETED,
                   {"pos": pos, "step_name": name, "kind": "value", "output": value})
         return value
+
+    def note(self, event_type: str, name: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Journal a positional event such as `step.skipped` or `conditional.routed`.
+
+        On replay the recorded data is returned instead, so a decision is made once.
+        """
+        pos = self.next_pos()
+        rec = self.recorded(pos, "note", name)
+        if rec is not None:
+            return dict(rec.output or {})
+        self.values_pending = True
+        self.emit(event_type, {"pos": pos, "step_name": name, "kind": "note", "output": data,
+                               **data})
+        return data
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.value("treadle.now", self.engine.clock.time), UTC)

@@ -51,6 +51,7 @@ class StepRecord:
     pos: int
     name: str
     kind: str = "step"
+    step_type: str | None = None
     status: StepStatus = StepStatus.RUNNING
     input: Any = None
     output: Any = None

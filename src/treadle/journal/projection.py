@@ -73,8 +73,15 @@ def _apply_step_event(
     data: dict[str, Any],
     at: float,
 ) -> None:
-    if kind == EventType.STEP_STARTED:
+    if data.get("kind") == "note":
+        record.kind = "note"
+        record.status = StepStatus.SKIPPED if kind == EventType.STEP_SKIPPED else (
+            StepStatus.COMPLETED)
+        record.output = data.get("output")
+        record.finished_at = at
+    elif kind == EventType.STEP_STARTED:
         record.kind = data.get("kind", "step")
+        record.step_type = data.get("step_type")
         record.attempts = data.get("attempt", record.attempts + 1)
         record.status = StepStatus.RUNNING
         record.compensates = data.get("compensates")

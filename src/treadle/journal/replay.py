@@ -45,7 +45,7 @@ def index_positions(events: Iterable[Event]) -> dict[int, Recorded]:
             rec.attempts = max(rec.attempts, int(data.get("attempt", 1)) - 1)
         elif kind == EventType.RETRY_ATTEMPTED:
             rec.attempts = max(rec.attempts, int(data.get("attempt", 1)))
-        elif kind == EventType.STEP_COMPLETED:
+        elif kind == EventType.STEP_COMPLETED or data.get("kind") == "note":
             rec.done = True
             rec.output = data.get("output", rec.output)
         elif kind == EventType.STEP_OUTPUT_RECORDED:
