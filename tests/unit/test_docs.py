@@ -20,7 +20,7 @@ def blocks(path: Path) -> list[str]:
 @pytest.mark.parametrize("index", range(len(blocks(ROOT / "docs" / "guide.md"))))
 def test_guide_block_runs(index: int, tmp_path: Path) -> None:
     code = blocks(ROOT / "docs" / "guide.md")[index]
-    exec(compile(code, f"docs/guide.md#block{index}", "exec"), {"tmp": str(tmp_path)})  # noqa: S102
+    exec(compile(code, f"docs/guide.md#block{index}", "exec"), {"tmp": str(tmp_path)})
 
 
 @pytest.mark.parametrize("module", [

@@ -444,3 +444,29 @@ def test_mocks_replace_steps_and_are_journaled() -> None:
         return [s.mocked for s in (await engine.get(page.items[0].id)).steps]
 
     assert asyncio.run(inspect()) == [True, True]
+
+
+async def test_signal_from_another_engine_reaches_a_waiting_workflow(store_url: str) -> None:
+    if store_url.startswith("memory"):
+        store: Any = MemoryStore()
+        owner, other = treadle.Engine(store, signal_poll_interval=0.01), treadle.Engine(store)
+    else:  # two engines, two connections to one SQLite file: as two processes would be
+        owner = treadle.Engine(store_url, signal_poll_interval=0.01)
+        other = treadle.Engine(store_url)
+    handle = await owner.start(approval, 7)
+    await wait_for(lambda: effects == ["before-wait"])
+    while (await other.get(handle.id)).status != "suspended":
+        await asyncio.sleep(0.005)
+    await other.signal(handle.id, "approval", {"by": "remote"})
+    assert await asyncio.wait_for(handle.result(), 5) == {"amount": 7, "by": "remote"}
+
+
+async def test_cancelled_step_is_journaled_as_failed(store: Any) -> None:
+    engine = treadle.Engine(store)
+    handle = await engine.start(three_steps)
+    await wait_for(lambda: "two:started" in effects)
+    await engine.cancel(handle.id, "stop")
+    ex = await engine.get(handle.id)
+    assert ex.status == "cancelled"
+    assert [str(s.status) for s in ex.steps] == ["completed", "failed"]
+    assert ex.steps[1].error is not None and ex.steps[1].error["type"] == "Cancelled"

@@ -102,6 +102,7 @@ class Engine:
         mocks: Mapping[str, Any] | None = None,
         lease_seconds: float = 30.0,
         heartbeat_interval: float | None = None,
+        signal_poll_interval: float = 0.5,
         owner: str | None = None,
     ) -> None:
         self.store: Store = open_store(store) if isinstance(store, str) else store
@@ -114,6 +115,7 @@ class Engine:
         self.mocks: dict[str, Any] = dict(mocks or {})
         self.lease_seconds = lease_seconds
         self.heartbeat_interval = heartbeat_interval or max(0.05, lease_seconds / 3)
+        self.signal_poll_interval = signal_poll_interval
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._runs: dict[str, Run] = {}
         self._opened = False
@@ -470,14 +472,23 @@ class Engine:
     # -- background ---------------------------------------------------------------------------
 
     async def _heartbeat_loop(self) -> None:
-        """Renew the leases of executions running here; look for signals sent elsewhere."""
+        """Renew the leases of executions running here; notice signals sent by other processes.
+
+        Signals sent through this engine wake their waits at once; the inbox of waits whose
+        signal may come from elsewhere is looked at every `signal_poll_interval` seconds.
+        """
+        tick = min(self.heartbeat_interval, self.signal_poll_interval)
+        next_renewal = time.monotonic() + self.heartbeat_interval
         while self._runs:
-            await asyncio.sleep(self.heartbeat_interval)
-            ids = list(self._runs)
+            await asyncio.sleep(tick)
             try:
-                await self.store.renew(self.owner, ids, time.time() + self.lease_seconds)
-                for run in list(self._runs.values()):
-                    if any(run.signal_waiters.values()) and await self.store.signals(run.id):
+                if time.monotonic() >= next_renewal:
+                    next_renewal = time.monotonic() + self.heartbeat_interval
+                    await self.store.renew(self.owner, builtins.list(self._runs),
+                                           time.time() + self.lease_seconds)
+                for run in builtins.list(self._runs.values()):
+                    waiting = {name for name, futures in run.signal_waiters.items() if futures}
+                    if waiting and any(s.name in waiting for s in await self.store.signals(run.id)):
                         run.notify_signal()
             except Exception:
                 logger.exception("heartbeat failed; will retry")

@@ -213,6 +213,15 @@ class Run:
             try:
                 value = await self._invoke(sf, args, kwargs, attempt)
                 journaled, output = _journal_copies(value, name)
+            except asyncio.CancelledError:
+                if not self.shutdown:  # cancelled by a user or a deadline, not a closing engine
+                    self.emit(EventType.STEP_FAILED, {
+                        "pos": pos, "step_name": name, "attempts": attempt,
+                        "duration_ms": (time.perf_counter() - t0) * 1000,
+                        "error": {"type": "Cancelled", "message": "the execution was cancelled "
+                                  "while this step ran", "retryable": False},
+                    })
+                raise
             except Exception as exc:
                 elapsed = (time.perf_counter() - t0) * 1000
                 if sf.policy.should_retry(exc, attempt):
