@@ -73,17 +73,25 @@ async def test_execution_view_has_steps_inputs_outputs_and_timing(store_url: str
     assert seqs == list(range(1, len(seqs) + 1))
 
 
+turns: dict[int, asyncio.Event] = {}
+
+
 @treadle.step
-async def slow_echo(value: int, delay: float) -> int:
-    await asyncio.sleep(delay)
+async def reverse_echo(value: int, last: int) -> int:
+    """Finishes only after the call made after it: the last call finishes first."""
+    if value != last:
+        await turns[value + 1].wait()
     calls.append(f"echo:{value}")
+    turns[value].set()
     return value
 
 
 @treadle.workflow(name="fan-out")
 async def fan_out(ctx: treadle.Context, n: int) -> list[int]:
+    turns.clear()
+    turns.update({i: asyncio.Event() for i in range(n)})
     # later calls finish first: results must still come back in call order
-    return await ctx.gather(*(slow_echo(i, (n - i) * 0.002) for i in range(n)))
+    return await ctx.gather(*(reverse_echo(i, n - 1) for i in range(n)))
 
 
 async def test_gather_returns_in_call_order_and_numbers_positions_by_call(store_url: str) -> None:
@@ -92,7 +100,7 @@ async def test_gather_returns_in_call_order_and_numbers_positions_by_call(store_
     assert await handle.result() == [0, 1, 2, 3, 4]
     assert calls == [f"echo:{i}" for i in (4, 3, 2, 1, 0)]  # completion order differs
     ex = await engine.get(handle.id)
-    assert [(s.pos, s.input) for s in ex.steps] == [(i, [i, (5 - i) * 0.002]) for i in range(5)]
+    assert [(s.pos, s.input) for s in ex.steps] == [(i, [i, 4]) for i in range(5)]
 
 
 @treadle.step

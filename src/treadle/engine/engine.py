@@ -213,7 +213,7 @@ class Engine:
                                  tenant_id=tenant_id, parent_id=None)
         return Handle(self, run.id if isinstance(run, Run) else run)
 
-    async def start_child(
+    async def _start_child(
         self, wf: WorkflowDef, args: builtins.list[Any], child_id: str, *, parent_id: str
     ) -> None:
         """Start a child with a deterministic id; if it already exists, make sure it runs."""
@@ -221,7 +221,7 @@ class Engine:
             await self._create(wf, args, child_id, idempotency_key=None, metadata=None,
                                tenant_id=None, parent_id=parent_id)
         except JournalConflictError:
-            await self.ensure_running(child_id)
+            await self._ensure_running(child_id)
 
     async def _create(
         self,
@@ -276,7 +276,7 @@ class Engine:
                 self._heartbeat_loop(), name="treadle:heartbeat"
             )
 
-    def forget(self, run: Run) -> None:
+    def _forget(self, run: Run) -> None:
         if self._runs.get(run.id) is run:
             del self._runs[run.id]
 
@@ -328,7 +328,7 @@ class Engine:
             raise
         return Handle(self, execution_id)
 
-    async def ensure_running(self, execution_id: str) -> None:
+    async def _ensure_running(self, execution_id: str) -> None:
         """Resume an execution if nobody holds it (used for children of resumed parents)."""
         if execution_id in self._runs:
             return

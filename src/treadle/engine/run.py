@@ -519,11 +519,11 @@ class Run:
         if rec is None or rec.child_id is None:
             if self.values_pending:
                 await self.flush()
-            await self.engine.start_child(wf, args, child_id, parent_id=self.id)
+            await self.engine._start_child(wf, args, child_id, parent_id=self.id)
             self.emit(EventType.CHILD_STARTED,
                       {"pos": pos, "step_name": wf.name, "child_id": child_id})
         else:
-            await self.engine.ensure_running(child_id)
+            await self.engine._ensure_running(child_id)
         status, output, error = await self._wait(pos, "child", self.engine.outcome(child_id),
                                                   child_id=child_id)
         done: dict[str, Any] = {"pos": pos, "step_name": wf.name, "child_id": child_id,
@@ -609,7 +609,7 @@ class Run:
         finally:
             if deadline_handle is not None:
                 deadline_handle.cancel()
-            self.engine.forget(self)
+            self.engine._forget(self)
 
     async def _fail(self, exc: BaseException) -> None:
         if not isinstance(exc, NonDeterminismError):
