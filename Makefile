@@ -17,7 +17,7 @@ demo: install  ## install, then run the example workflows on the embedded SQLite
 	$(PY) examples/run_all.py
 
 lint: install
-	$(VENV)/bin/ruff check src tests bench examples
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
 services:  ## start the machine's PostgreSQL, Redis, NATS... if they are down
