@@ -18,10 +18,18 @@ __all__ = [
     "snippet",
     "template_error",
     "truthy",
+    "wrap64",
 ]
 
 #: Upper bound on ranges, repeats and other generated collections (protects the worker).
 MAX_ITEMS = 1_000_000
+
+
+def wrap64(value: int) -> int:
+    """Wrap an int to 64 bits like Go's int64 arithmetic (and keep bigints out of reach)."""
+    if -0x8000_0000_0000_0000 <= value <= 0x7FFF_FFFF_FFFF_FFFF:
+        return value
+    return (value + 0x8000_0000_0000_0000) % 0x1_0000_0000_0000_0000 - 0x8000_0000_0000_0000
 
 
 class FuncError(Exception):
@@ -91,7 +99,8 @@ def lookup_key(container: Any, key: Any) -> tuple[bool, Any]:
     """
     if isinstance(container, Mapping):
         try:
-            return True, container[key]
-        except (KeyError, TypeError):
+            # `in` first: indexing a defaultdict would insert the key into the caller's data
+            return (True, container[key]) if key in container else (False, None)
+        except TypeError:  # unhashable key
             return False, None
     raise FuncError(f"can't evaluate field {go_str(key)} in type {type_name(container)}")

@@ -27,6 +27,7 @@ __all__ = [
     "html_escape",
     "js_escape",
     "query_escape",
+    "sorted_items",
     "type_name",
 ]
 
@@ -92,7 +93,7 @@ def go_float(value: float) -> str:
     return sign + _fixed(digits, point)
 
 
-def _sorted_items(mapping: Mapping[Any, Any]) -> list[tuple[Any, Any]]:
+def sorted_items(mapping: Mapping[Any, Any]) -> list[tuple[Any, Any]]:
     def key(item: tuple[Any, Any]) -> tuple[int, Any]:
         k = item[0]
         if isinstance(k, bool):
@@ -121,7 +122,7 @@ def go_str(value: Any) -> str:
     if isinstance(value, str):
         return str(value)
     if isinstance(value, Mapping):
-        inner = " ".join(f"{go_str(k)}:{go_str(v)}" for k, v in _sorted_items(value))
+        inner = " ".join(f"{go_str(k)}:{go_str(v)}" for k, v in sorted_items(value))
         return f"map[{inner}]"
     if isinstance(value, list | tuple):
         return "[" + " ".join(go_str(v) for v in value) + "]"
@@ -153,8 +154,15 @@ def go_sprintln(args: list[Any]) -> str:
 # --- strconv.Quote -------------------------------------------------------------------------
 
 _NAMED_ESCAPES = {
-    "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
-    "\\": "\\\\", '"': '\\"',
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+    "\\": "\\\\",
+    '"': '\\"',
 }
 
 
@@ -180,9 +188,15 @@ def go_quote(text: str) -> str:
 
 # --- encoding/json -------------------------------------------------------------------------
 
-_JSON_HTML = str.maketrans({
-    "<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029",
-})
+_JSON_HTML = str.maketrans(
+    {
+        "<": "\\u003c",
+        ">": "\\u003e",
+        "&": "\\u0026",
+        "\u2028": "\\u2028",
+        "\u2029": "\\u2029",
+    }
+)
 
 
 def _json_float(value: float) -> str:
@@ -247,9 +261,16 @@ def go_json(value: Any) -> str:
 
 # --- escapes -------------------------------------------------------------------------------
 
-_HTML = str.maketrans({
-    "<": "&lt;", ">": "&gt;", "&": "&amp;", "'": "&#39;", '"': "&#34;", "\x00": "\ufffd",
-})
+_HTML = str.maketrans(
+    {
+        "<": "&lt;",
+        ">": "&gt;",
+        "&": "&amp;",
+        "'": "&#39;",
+        '"': "&#34;",
+        "\x00": "\ufffd",
+    }
+)
 
 
 def html_escape(text: str) -> str:
@@ -297,7 +318,7 @@ def _pad(text: str, width: int | None, flags: str, numeric: bool) -> str:
         return text.ljust(width)
     if "0" in flags and numeric:
         sign = text[0] if text[:1] in "+-" else ""
-        return sign + text[len(sign):].rjust(width - len(sign), "0")
+        return sign + text[len(sign) :].rjust(width - len(sign), "0")
     return text.rjust(width)
 
 
@@ -400,8 +421,18 @@ def go_sprintf(fmt: str, args: list[Any]) -> str:
 # --- time layouts --------------------------------------------------------------------------
 
 _LONG_MONTHS = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ]
 _LONG_DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
