@@ -14,8 +14,8 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterable, Mapping
-from datetime import timedelta
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from treadle.engine.clock import Clock
@@ -118,6 +118,8 @@ class Engine:
         self.signal_poll_interval = signal_poll_interval
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._runs: dict[str, Run] = {}
+        self.draining = False
+        self.work_available = asyncio.Event()
         self._opened = False
         self._heartbeat: asyncio.Task[None] | None = None
 
@@ -143,11 +145,9 @@ class Engine:
 
     async def detach(self) -> None:
         """Stop this engine's work in the current event loop and give up its leases."""
-        runs = list(self._runs.values())
+        runs = builtins.list(self._runs.values())
         for run in runs:
-            run.shutdown = True
-            if run.task is not None:
-                run.task.cancel()
+            run.stop_now()
         for run in runs:
             if run.task is not None:
                 with contextlib.suppress(BaseException):
@@ -201,16 +201,25 @@ class Engine:
         execution_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         tenant_id: str | None = None,
+        queue: str | None = None,
+        priority: int = 0,
+        start_at: datetime | float | None = None,
     ) -> Handle:
         """Start an execution of `workflow(ctx, *args)` and return at once.
 
+        Without `queue` (and `start_at`) it runs in this engine right away. With `queue`, it
+        is only enqueued: a worker working that queue (`treadle worker`, `Engine.work`) runs
+        it, highest `priority` first; `start_at` (a datetime or epoch seconds) delays it.
         With `idempotency_key`, a second start with the same key returns the first execution
         instead of starting another.
         """
         wf = self.resolve(workflow)
+        when = start_at.timestamp() if isinstance(start_at, datetime) else start_at
         run = await self._create(wf, list(args), execution_id or str(uuid.uuid4()),
                                  idempotency_key=idempotency_key, metadata=metadata,
-                                 tenant_id=tenant_id, parent_id=None)
+                                 tenant_id=tenant_id, parent_id=None,
+                                 queue=queue if queue is not None or when is None else "default",
+                                 priority=priority, start_at=when)
         return Handle(self, run.id if isinstance(run, Run) else run)
 
     async def _start_child(
@@ -233,6 +242,9 @@ class Engine:
         metadata: Mapping[str, Any] | None,
         tenant_id: str | None,
         parent_id: str | None,
+        queue: str | None = None,
+        priority: int = 0,
+        start_at: float | None = None,
     ) -> Run | str:
         await self.open()
         now = self.clock.time()
@@ -246,19 +258,32 @@ class Engine:
             data["metadata"] = to_json_value(dict(metadata), "metadata")
         if tenant_id is not None:
             data["tenant_id"] = tenant_id
-        deadline = None if wf.timeout is None else now + wf.timeout
+        if queue is not None:
+            data.update(queue=queue, priority=priority)
+            if start_at is not None:
+                data["start_at"] = start_at
+        deadline = None if wf.timeout is None else (start_at or now) + wf.timeout
         if deadline is not None:
             data["deadline"] = deadline
         started = Event(execution_id, 1, EventType.EXECUTION_STARTED, data, now)
+        enqueue = queue is not None
         row = ExecutionSummary(
             id=execution_id, workflow=wf.name, version=wf.version,
-            status=ExecutionStatus.RUNNING, created_at=now, updated_at=now,
-            idempotency_key=idempotency_key, parent_id=parent_id, tenant_id=tenant_id,
-            owner=self.owner, lease_until=time.time() + self.lease_seconds, last_seq=1,
+            status=ExecutionStatus.PENDING if enqueue else ExecutionStatus.RUNNING,
+            created_at=now, updated_at=now, idempotency_key=idempotency_key,
+            parent_id=parent_id, tenant_id=tenant_id, queue=queue or "default",
+            priority=priority, wake_at=start_at,
+            owner=None if enqueue else self.owner,
+            lease_until=None if enqueue else time.time() + self.lease_seconds, last_seq=1,
         )
         stored, created = await self.store.create(row, [started])
         if not created:
             return stored.id
+        if enqueue:
+            if self.observers:
+                notify(self.observers, started)
+            self.work_available.set()
+            return execution_id
         if self.observers:
             notify(self.observers, started)
         run = Run(self, wf, execution_id, args_json, seq=1, replay={},
@@ -279,6 +304,7 @@ class Engine:
     def _forget(self, run: Run) -> None:
         if self._runs.get(run.id) is run:
             del self._runs[run.id]
+            self.work_available.set()
 
     # -- resuming -----------------------------------------------------------------------------
 
@@ -338,6 +364,20 @@ class Engine:
                                           execution_id=execution_id):
             await self._resume(row)
 
+    async def work(
+        self,
+        *,
+        queues: Sequence[str] = ("default",),
+        concurrency: int = 16,
+        poll_interval: float = 0.5,
+        stop: asyncio.Event | None = None,
+    ) -> None:
+        """Run as a worker until `stop` is set, then drain; see `treadle.engine.worker`."""
+        from treadle.engine.worker import Worker
+
+        await Worker(self, queues=queues, concurrency=concurrency,
+                     poll_interval=poll_interval).run(stop or asyncio.Event())
+
     async def _resume(self, row: ExecutionSummary, cancel: str | None = None) -> None:
         events = await self.store.events(row.id)
         if not events or events[0].type != EventType.EXECUTION_STARTED:
@@ -350,6 +390,9 @@ class Engine:
         run = Run(self, wf, row.id, view.args, seq=events[-1].seq,
                   replay=index_positions(events), status=view.status,
                   deadline=started.get("deadline"), created_at=events[0].created_at)
+        if view.status == ExecutionStatus.PENDING:  # a claimed enqueued execution starts now
+            run.status = ExecutionStatus.RUNNING
+        run.persisted_status = row.status
         if cancel is not None:
             run.cancel_requested, run.cancel_when_live = cancel, True
         self._launch(run)

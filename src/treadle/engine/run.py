@@ -12,6 +12,7 @@ each step completion, each wait and the end, so a durable step costs one commit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import inspect
@@ -195,6 +196,8 @@ class Run:
             self._register_compensation(pos, sf, rec.output, args, kwargs, compensates)
             return rec.output
         attempt = (rec.attempts if rec is not None else 0) + 1
+        if self.engine.draining:
+            raise Suspended("the worker is draining")
         if self.values_pending:
             await self.flush()
         mocks = self.engine.mocks
@@ -385,9 +388,11 @@ class Run:
 
     async def _wait(self, pos: int, reason: str, waiting: Awaitable[Any], **info: Any) -> Any:
         """Await `waiting`; while every branch of the execution waits, it is suspended."""
-        if self.cancel_when_live:
+        if self.cancel_when_live or self.engine.draining:
             if inspect.iscoroutine(waiting):
                 waiting.close()
+            if self.engine.draining:
+                raise Suspended("the worker is draining")
             self._cancel_now()
         self.active -= 1
         if self.active == 0:
@@ -603,6 +608,8 @@ class Run:
                                    {"output": output, "duration_ms": self._elapsed_ms()},
                                    output=output)
         except Suspended:
+            with contextlib.suppress(Exception):  # hand over at once (no-op if lease lost)
+                await self.store.release(self.id, self.engine.owner)
             if not self.done.done():
                 self.done.set_exception(Suspended("execution stopped in this process"))
                 self.done.exception()  # mark retrieved: waiters elsewhere may resume it
@@ -640,6 +647,12 @@ class Run:
                 f"position {rec.pos} ({rec.kind} {rec.name!r}) that the journal recorded; "
                 "the workflow's code changed under a running execution"
             )
+
+    def stop_now(self) -> None:
+        """Stop running here without writing anything (the execution stays resumable)."""
+        self.shutdown = True
+        if self.task is not None:
+            self.task.cancel()
 
     def _cancel_now(self) -> None:
         self.cancel_when_live = False

@@ -33,9 +33,13 @@ def apply(ex: Execution, by_pos: dict[int, StepRecord], ev: Event) -> None:
     kind = ev.type
     ex.last_seq = ev.seq
     status = _STATUS_AFTER.get(kind)
+    if status is None and ex.status == ExecutionStatus.PENDING:
+        status = ExecutionStatus.RUNNING  # a worker picked the enqueued execution up
     if status is not None and not ex.status.is_terminal:
         ex.status = status
     if kind == EventType.EXECUTION_STARTED:
+        if data.get("queue") is not None:  # enqueued: pending until a worker runs it
+            ex.status = ExecutionStatus.PENDING
         ex.workflow = data.get("workflow", "")
         ex.version = data.get("version")
         ex.args = list(data.get("args", []))

@@ -109,11 +109,14 @@ class Store(Protocol):
         limit: int,
         execution_id: str | None = None,
         due_only: bool = False,
+        queues: Sequence[str] | None = None,
     ) -> Summaries:
         """Take the lease on active executions whose lease is free or expired.
 
-        With `execution_id`, only that one. With `due_only`, suspended executions qualify only
-        when their wake-up time has come or a signal waits in their inbox.
+        Highest priority first, then oldest. With `execution_id`, only that one; with `queues`,
+        only executions of those queues. With `due_only`, an execution with a wake-up time
+        (a suspended timer, a pending `start_at`) qualifies only once it has come, and a
+        suspended one without also when a signal waits in its inbox.
         """
 
     async def renew(self, owner: str, execution_ids: Sequence[str], lease_until: float) -> int:

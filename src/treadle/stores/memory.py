@@ -133,6 +133,7 @@ class MemoryStore:
         limit: int,
         execution_id: str | None = None,
         due_only: bool = False,
+        queues: Sequence[str] | None = None,
     ) -> Summaries:
         with self._lock:
             candidates = (
@@ -149,6 +150,8 @@ class MemoryStore:
                     continue
                 if due_only and not self._is_due(row, now):
                     continue
+                if queues is not None and row.queue not in queues:
+                    continue
                 row.owner = owner
                 row.lease_until = lease_until
                 claimed.append(replace(row))
@@ -156,7 +159,7 @@ class MemoryStore:
 
     def _is_due(self, row: ExecutionSummary, now: float) -> bool:
         if row.status != ExecutionStatus.SUSPENDED:
-            return True
+            return row.wake_at is None or row.wake_at <= now  # a pending start_at
         if row.wake_at is not None and row.wake_at <= now:
             return True
         return bool(self._inbox.get(row.id))
@@ -188,7 +191,9 @@ class MemoryStore:
             return signal.id
 
     async def signals(self, execution_id: str) -> Signals:
-        return list(self._inbox.get(execution_id, []))
+        with self._lock:
+            inbox = list(self._inbox.get(execution_id, []))
+        return [replace(s, payload=copy.deepcopy(s.payload)) for s in inbox]
 
     async def prune(self, finished_before: float) -> int:
         with self._lock:

@@ -256,6 +256,7 @@ class SQLiteStore:
         limit: int,
         execution_id: str | None = None,
         due_only: bool = False,
+        queues: Sequence[str] | None = None,
     ) -> Summaries:
         with self._write() as conn:
             ids = [
@@ -263,7 +264,8 @@ class SQLiteStore:
                 for r in conn.execute(
                     _Q["claim_candidates"],
                     {"now": now, "due_only": int(due_only), "execution_id": execution_id,
-                     "limit": limit},
+                     "limit": limit, "queues": None if queues is None else json.dumps(
+                         list(queues))},
                 )
             ]
             for ident in ids:

@@ -57,9 +57,11 @@ WHERE execution_id = ? AND last_seq > ? ORDER BY first_seq;
 SELECT id FROM executions
 WHERE status IN ('pending', 'running', 'suspended')
   AND (owner IS NULL OR lease_until < :now)
-  AND (:due_only = 0 OR status != 'suspended' OR wake_at <= :now
-       OR EXISTS (SELECT 1 FROM signals s WHERE s.execution_id = executions.id))
+  AND (:due_only = 0 OR wake_at IS NULL AND status != 'suspended' OR wake_at <= :now
+       OR status = 'suspended'
+          AND EXISTS (SELECT 1 FROM signals s WHERE s.execution_id = executions.id))
   AND (:execution_id IS NULL OR id = :execution_id)
+  AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
 ORDER BY priority DESC, created_at
 LIMIT :limit;
 
