@@ -15,7 +15,8 @@ import treadle.testing
 
 OUT = Path(__file__).parents[1] / "docs" / "reference.md"
 SECTIONS = [
-    ("Entry points", ["Engine", "Handle", "Context", "workflow", "step"]),
+    ("Entry points", ["Engine", "Handle", "Context", "workflow", "step", "current_step",
+                      "StepInfo"]),
     ("Definitions", ["WorkflowDef", "StepFunction", "Registry", "RetryPolicy"]),
     ("Read models", ["Execution", "StepRecord", "ExecutionSummary", "ExecutionStatus", "Event",
                      "EventType", "Page"]),

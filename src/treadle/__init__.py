@@ -29,6 +29,7 @@ from treadle.engine import (
     step,
     workflow,
 )
+from treadle.engine.current import StepInfo, current_step
 from treadle.errors import (
     ExecutionCancelledError,
     ExecutionFailedError,
@@ -77,6 +78,7 @@ __all__ = [
     "SignalTimeoutError",
     "StepError",
     "StepFunction",
+    "StepInfo",
     "StepRecord",
     "StepTimeoutError",
     "TreadleError",
@@ -84,6 +86,7 @@ __all__ = [
     "WorkflowNotFoundError",
     "WorkflowVersionError",
     "__version__",
+    "current_step",
     "step",
     "workflow",
 ]

@@ -470,3 +470,35 @@ async def test_cancelled_step_is_journaled_as_failed(store: Any) -> None:
     assert ex.status == "cancelled"
     assert [str(s.status) for s in ex.steps] == ["completed", "failed"]
     assert ex.steps[1].error is not None and ex.steps[1].error["type"] == "Cancelled"
+
+
+seen_keys: list[tuple[str, int]] = []
+
+
+@treadle.step
+async def keyed(name: str) -> str:
+    info = treadle.current_step()
+    assert info is not None
+    seen_keys.append((info.idempotency_key, info.attempt))
+    if name == "block":
+        await gate["event"].wait()
+    return info.idempotency_key
+
+
+@treadle.workflow(name="keyed")
+async def keyed_workflow(ctx: treadle.Context) -> list[str]:
+    return [await keyed("a"), await keyed("block")]
+
+
+async def test_step_idempotency_key_is_stable_across_a_crash(store: Any) -> None:
+    seen_keys.clear()
+    assert treadle.current_step() is None
+    first = engine_with_short_lease(store)
+    handle = await first.start(keyed_workflow)
+    await wait_for(lambda: len(seen_keys) == 2)
+    await crash(first)
+    resumed = await recover_one(treadle.Engine(store))
+    gate["event"].set()
+    keys = await resumed.result()
+    assert keys == [f"{handle.id}:0", f"{handle.id}:1"]
+    assert [k for k, _ in seen_keys] == [keys[0], keys[1], keys[1]]  # same key when re-run

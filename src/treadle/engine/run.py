@@ -214,7 +214,7 @@ class Run:
         while True:
             t0 = time.perf_counter()
             try:
-                value = await self._invoke(sf, args, kwargs, attempt)
+                value = await self._invoke(sf, args, kwargs, attempt, pos)
                 journaled, output = _journal_copies(value, name)
             except asyncio.CancelledError:
                 if not self.shutdown:  # cancelled by a user or a deadline, not a closing engine
@@ -262,11 +262,11 @@ class Run:
 
     async def _invoke(
         self, sf: StepFunction[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-        attempt: int,
+        attempt: int, pos: int,
     ) -> Any:
         token = current.STEP.set(
             {"execution_id": self.id, "workflow": self.wf.name, "step": sf.name,
-             "attempt": attempt}
+             "pos": pos, "attempt": attempt}
         )
         try:
             if sf.is_async:
