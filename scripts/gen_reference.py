@@ -17,14 +17,14 @@ OUT = Path(__file__).parents[1] / "docs" / "reference.md"
 SECTIONS = [
     ("Entry points", ["Engine", "Handle", "Context", "workflow", "step", "current_step",
                       "StepInfo"]),
-    ("Definitions", ["WorkflowDef", "StepFunction", "Registry", "RetryPolicy"]),
+    ("Definitions", ["WorkflowDef", "StepFunction", "Registry", "RetryPolicy", "Queue"]),
     ("Read models", ["Execution", "StepRecord", "ExecutionSummary", "ExecutionStatus", "Event",
                      "EventType", "Page"]),
     ("Hooks and time", ["Observer", "Clock"]),
     ("Errors", ["TreadleError", "ExecutionFailedError", "ExecutionCancelledError",
                 "ExecutionNotFoundError", "NonDeterminismError", "NotSerializableError",
-                "SignalTimeoutError", "StepError", "StepTimeoutError", "WorkflowNotFoundError",
-                "WorkflowVersionError"]),
+                "QueueFullError", "SignalTimeoutError", "StepError", "StepTimeoutError",
+                "WorkflowNotFoundError", "WorkflowVersionError"]),
 ]
 
 

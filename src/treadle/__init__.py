@@ -30,12 +30,14 @@ from treadle.engine import (
     workflow,
 )
 from treadle.engine.current import StepInfo, current_step
+from treadle.engine.queues import Queue
 from treadle.errors import (
     ExecutionCancelledError,
     ExecutionFailedError,
     ExecutionNotFoundError,
     NonDeterminismError,
     NotSerializableError,
+    QueueFullError,
     SignalTimeoutError,
     StepError,
     StepTimeoutError,
@@ -73,6 +75,8 @@ __all__ = [
     "NotSerializableError",
     "Observer",
     "Page",
+    "Queue",
+    "QueueFullError",
     "Registry",
     "RetryPolicy",
     "SignalTimeoutError",

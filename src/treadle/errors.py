@@ -14,6 +14,7 @@ TreadleError
 ├── StepError                   a step failed (stands in for an exception that cannot be restored)
 ├── StepTimeoutError            a step or workflow ran past its timeout (also a TimeoutError)
 ├── SignalTimeoutError          wait_for_signal timed out (also a TimeoutError)
+├── QueueFullError              a queue is at its max_depth: nothing was enqueued
 ├── ExecutionFailedError        awaited a result of an execution that failed
 └── ExecutionCancelledError     awaited a result of an execution that was cancelled
 
@@ -132,6 +133,19 @@ class SignalTimeoutError(TreadleError, TimeoutError):
     """`ctx.wait_for_signal` reached its timeout before the signal arrived."""
 
     retryable = False
+
+
+class QueueFullError(TreadleError):
+    """The queue holds `max_depth` pending executions already; the start was refused.
+
+    Nothing was written: retry later (HTTP 429 from the server).
+    """
+
+    def __init__(self, queue: str, depth: int, max_depth: int) -> None:
+        super().__init__(f"queue {queue!r} is full: {depth} pending, max_depth {max_depth}")
+        self.queue = queue
+        self.depth = depth
+        self.max_depth = max_depth
 
 
 class ExecutionFailedError(TreadleError):

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import treadle
+import treadle.stores
 from treadle.engine.worker import Worker
 from treadle.stores import open_store
 
@@ -145,3 +146,88 @@ async def test_drain_finishes_the_running_step_then_hands_over(store: Any) -> No
     stop2.set()
     await working2
     assert log.count("busy:start") == 1 and log.count("before") == 1  # nothing ran twice
+
+
+async def running_now(store: Any) -> list[Any]:
+    page = await store.list(treadle.stores.ListQuery(status=treadle.ExecutionStatus.RUNNING,
+                                                     limit=100))
+    return [r for r in page.items if r.owner is not None]
+
+
+async def test_queue_full_refuses_and_writes_nothing(store: Any) -> None:
+    engine = treadle.Engine(store, queues=[treadle.Queue("small", max_depth=2)])
+    await engine.start(queued_job, "1", queue="small")
+    await engine.start(queued_job, "2", queue="small")
+    with pytest.raises(treadle.QueueFullError, match="queue 'small' is full: 2 pending"):
+        await engine.start(queued_job, "3", queue="small")
+    assert len((await engine.list()).items) == 2
+    await engine.start(queued_job, "elsewhere", queue="other")  # other queues are not limited
+
+
+async def test_queue_concurrency_holds_across_workers(store: Any) -> None:
+    limits = [treadle.Queue("q", concurrency=2)]
+    producer = treadle.Engine(store, queues=limits)
+    handles = [await producer.start(held_job, f"c{i}", queue="q") for i in range(6)]
+    workers = [Worker(treadle.Engine(store, queues=limits), queues=["q"], concurrency=5)
+               for _ in range(2)]
+    claimed = [await w.claim() for w in workers for _ in range(2)]
+    assert sum(claimed) == 2 and len(await running_now(store)) == 2
+    for i in range(6):
+        gates.setdefault(f"c{i}", asyncio.Event())
+    peak = 0
+    while True:
+        statuses = [(await producer.get(h.id)).status for h in handles]
+        if all(s == "completed" for s in statuses):
+            break
+        peak = max(peak, len(await running_now(store)))
+        for name, gate in gates.items():
+            if f"{name}:start" in log:
+                gate.set()
+        for w in workers:
+            await w.claim()
+        await asyncio.sleep(0.002)
+    assert peak <= 2
+
+
+async def test_partition_and_workflow_concurrency(store: Any) -> None:
+    registry = treadle.Registry()
+
+    @treadle.workflow(name="limited-wf", concurrency=1, registry=registry)
+    async def limited(ctx: treadle.Context, name: str) -> list[str]:
+        return [await held(name)]
+
+    @treadle.workflow(name="partitioned-wf", registry=registry)
+    async def partitioned(ctx: treadle.Context, name: str) -> list[str]:
+        return [await held(name)]
+
+    queues = [treadle.Queue("p", partition_concurrency=1)]
+    engine = treadle.Engine(store, registry=registry, queues=queues)
+    for name in ("a1", "a2"):
+        await engine.start(partitioned, name, queue="p", tenant_id="tenant-a")
+    await engine.start(partitioned, "b1", queue="p", partition_key="tenant-b")
+    await engine.start(limited, "w1", queue="w")
+    await engine.start(limited, "w2", queue="w")
+    worker = Worker(engine, queues=["p", "w"], concurrency=10)
+    assert await worker.claim() == 3  # one per partition, one of the limited workflow
+    assert await worker.claim() == 0
+    running = sorted(r.partition_key or r.workflow for r in await running_now(store))
+    assert running == ["limited-wf", "tenant-a", "tenant-b"]
+
+
+async def test_rate_limit_counts_starts_in_the_period(store: Any) -> None:
+    queues = [treadle.Queue("r", rate_limit="2/h")]
+    engine = treadle.Engine(store, queues=queues)
+    for i in range(4):
+        await engine.start(queued_job, f"r{i}", queue="r")
+    worker = Worker(engine, queues=["r"], concurrency=10)
+    assert await worker.claim() == 2
+    await until(lambda: len(log) == 2)
+    await until(lambda: not engine._runs)
+    assert await worker.claim() == 0  # two started within the hour: the rest wait
+
+
+def test_queue_validation() -> None:
+    with pytest.raises(ValueError, match="expected '<count>/<unit>'"):
+        treadle.Queue("bad", rate_limit="fast")
+    with pytest.raises(ValueError, match="concurrency must be at least 1"):
+        treadle.Queue("bad", concurrency=0)

@@ -133,6 +133,7 @@ class WorkflowDef:
     fn: WorkflowFn
     version: str | None = None
     timeout: float | None = None
+    concurrency: int | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Awaitable[Any]:
         return self.fn(*args, **kwargs)
@@ -184,6 +185,7 @@ def workflow(
     name: str | None = None,
     version: str | None = None,
     timeout: float | None = None,
+    concurrency: int | None = None,
     registry: Registry | None = None,
 ) -> Callable[[WorkflowFn], WorkflowDef]: ...
 def workflow(
@@ -193,13 +195,15 @@ def workflow(
     name: str | None = None,
     version: str | None = None,
     timeout: float | None = None,
+    concurrency: int | None = None,
     registry: Registry | None = None,
 ) -> WorkflowDef | Callable[[WorkflowFn], WorkflowDef]:
     """Declare a durable workflow: `async def fn(ctx: Context, *args)`.
 
     Registered by `name` (default: the function's qualified name) and `version` in
     `registry` (default: the process-wide one). `timeout` bounds the whole execution,
-    durably: a resumed execution keeps its original deadline.
+    durably: a resumed execution keeps its original deadline. `concurrency` limits how many
+    enqueued executions of it workers run at once, across all workers.
     """
 
     def decorate(f: WorkflowFn) -> WorkflowDef:
@@ -208,7 +212,8 @@ def workflow(
                 f"@workflow needs an async def function, got {_qualname(f)}: "
                 "write `async def` and `await` its steps"
             )
-        wf = WorkflowDef(name=name or _qualname(f), fn=f, version=version, timeout=timeout)
+        wf = WorkflowDef(name=name or _qualname(f), fn=f, version=version, timeout=timeout,
+                         concurrency=concurrency)
         (registry or default_registry).add(wf)
         return wf
 

@@ -21,6 +21,7 @@ from typing import Any
 from treadle.engine.clock import Clock
 from treadle.engine.decorators import Registry, WorkflowDef, default_registry
 from treadle.engine.hooks import DebugObserver, Observer, notify
+from treadle.engine.queues import Queue
 from treadle.engine.run import Outcome, Run
 from treadle.engine.serde import to_json_value
 from treadle.errors import (
@@ -28,6 +29,7 @@ from treadle.errors import (
     ExecutionFailedError,
     ExecutionNotFoundError,
     JournalConflictError,
+    QueueFullError,
     Suspended,
     TreadleError,
 )
@@ -103,6 +105,7 @@ class Engine:
         lease_seconds: float = 30.0,
         heartbeat_interval: float | None = None,
         signal_poll_interval: float = 0.5,
+        queues: Iterable[Queue] = (),
         owner: str | None = None,
     ) -> None:
         self.store: Store = open_store(store) if isinstance(store, str) else store
@@ -116,6 +119,7 @@ class Engine:
         self.lease_seconds = lease_seconds
         self.heartbeat_interval = heartbeat_interval or max(0.05, lease_seconds / 3)
         self.signal_poll_interval = signal_poll_interval
+        self.queues: dict[str, Queue] = {q.name: q for q in queues}
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._runs: dict[str, Run] = {}
         self.draining = False
@@ -204,23 +208,39 @@ class Engine:
         queue: str | None = None,
         priority: int = 0,
         start_at: datetime | float | None = None,
+        partition_key: str | None = None,
     ) -> Handle:
         """Start an execution of `workflow(ctx, *args)` and return at once.
 
         Without `queue` (and `start_at`) it runs in this engine right away. With `queue`, it
         is only enqueued: a worker working that queue (`treadle worker`, `Engine.work`) runs
-        it, highest `priority` first; `start_at` (a datetime or epoch seconds) delays it.
+        it, highest `priority` first; `start_at` (a datetime or epoch seconds) delays it;
+        `partition_key` (default: the tenant) is what the queue's `partition_concurrency`
+        counts. A queue at its `max_depth` refuses with `QueueFullError`, writing nothing.
         With `idempotency_key`, a second start with the same key returns the first execution
         instead of starting another.
         """
         wf = self.resolve(workflow)
         when = start_at.timestamp() if isinstance(start_at, datetime) else start_at
-        run = await self._create(wf, list(args), execution_id or str(uuid.uuid4()),
+        if queue is None and when is not None:
+            queue = "default"
+        if queue is not None:
+            await self._check_depth(queue)
+        run = await self._create(wf, builtins.list(args), execution_id or str(uuid.uuid4()),
                                  idempotency_key=idempotency_key, metadata=metadata,
-                                 tenant_id=tenant_id, parent_id=None,
-                                 queue=queue if queue is not None or when is None else "default",
-                                 priority=priority, start_at=when)
+                                 tenant_id=tenant_id, parent_id=None, queue=queue,
+                                 priority=priority, start_at=when,
+                                 partition_key=partition_key or tenant_id)
         return Handle(self, run.id if isinstance(run, Run) else run)
+
+    async def _check_depth(self, queue: str) -> None:
+        config = self.queues.get(queue)
+        if config is None or config.max_depth is None:
+            return
+        await self.open()
+        depth = await self.store.depth(queue)
+        if depth >= config.max_depth:
+            raise QueueFullError(queue, depth, config.max_depth)
 
     async def _start_child(
         self, wf: WorkflowDef, args: builtins.list[Any], child_id: str, *, parent_id: str
@@ -245,6 +265,7 @@ class Engine:
         queue: str | None = None,
         priority: int = 0,
         start_at: float | None = None,
+        partition_key: str | None = None,
     ) -> Run | str:
         await self.open()
         now = self.clock.time()
@@ -272,7 +293,7 @@ class Engine:
             status=ExecutionStatus.PENDING if enqueue else ExecutionStatus.RUNNING,
             created_at=now, updated_at=now, idempotency_key=idempotency_key,
             parent_id=parent_id, tenant_id=tenant_id, queue=queue or "default",
-            priority=priority, wake_at=start_at,
+            priority=priority, wake_at=start_at, partition_key=partition_key,
             owner=None if enqueue else self.owner,
             lease_until=None if enqueue else time.time() + self.lease_seconds, last_seq=1,
         )

@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from treadle.engine.queues import claim_limits
 from treadle.errors import TreadleError
 
 if TYPE_CHECKING:
@@ -75,9 +76,11 @@ class Worker:
             return 0
         engine = self.engine
         now = time.time()
-        rows = await engine.store.claim(engine.owner, now=now, limit=free, due_only=True,
-                                        lease_until=now + engine.lease_seconds,
-                                        queues=self.queues)
+        rows = await engine.store.claim(
+            engine.owner, now=now, limit=free, due_only=True,
+            lease_until=now + engine.lease_seconds, queues=self.queues,
+            limits=claim_limits(engine.queues.values(), engine.registry),
+        )
         for row in rows:
             try:
                 await engine._resume(row)

@@ -126,6 +126,8 @@ class ExecutionSummary:
     queue: str = "default"
     priority: int = 0
     tenant_id: str | None = None
+    partition_key: str | None = None
+    started_at: float | None = None
     owner: str | None = None
     lease_until: float | None = None
     wake_at: float | None = None

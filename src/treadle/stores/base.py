@@ -9,8 +9,9 @@ there first, so two processes can never interleave events of one execution.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from treadle.journal import Event, ExecutionStatus, ExecutionSummary, Page, Signal
@@ -33,6 +34,69 @@ class RowUpdate:
     wake_at: float | None = None
     error: str | None = None
     finished_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimLimits:
+    """Global limits on what may run at once, enforced atomically when work is claimed.
+
+    Counted over every worker sharing the store: an execution counts as running while a live
+    worker leases it and it is pending or running (waiting for a timer or signal does not).
+    """
+
+    queue_concurrency: Mapping[str, int] = field(default_factory=dict)
+    partition_concurrency: Mapping[str, int] = field(default_factory=dict)
+    workflow_concurrency: Mapping[str, int] = field(default_factory=dict)
+    queue_rate: Mapping[str, tuple[int, float]] = field(default_factory=dict)
+    """queue → (starts, seconds): at most that many first starts per sliding period."""
+
+    @property
+    def rate_window(self) -> float:
+        return max((period for _, period in self.queue_rate.values()), default=0.0)
+
+
+Candidate = tuple[str, str, str, str | None]
+"""(execution id, queue, workflow, partition key) of a claimable execution."""
+
+
+def choose_within_limits(
+    candidates: Sequence[Candidate],
+    running: Sequence[tuple[str, str, str | None]],
+    recent_starts: Mapping[str, int],
+    limits: ClaimLimits | None,
+    limit: int,
+) -> list[str]:
+    """Pick claimable executions, in order, without exceeding `limits`.
+
+    `running` lists (queue, workflow, partition key) of what runs now; `recent_starts` how
+    many executions of each queue started within that queue's rate period.
+    """
+    if limits is None:
+        return [c[0] for c in candidates[:limit]]
+    per_queue: Counter[str] = Counter(q for q, _, _ in running)
+    per_workflow: Counter[str] = Counter(w for _, w, _ in running)
+    per_partition: Counter[tuple[str, str | None]] = Counter((q, p) for q, _, p in running)
+    started: Counter[str] = Counter(recent_starts)
+    chosen: list[str] = []
+    for ident, queue, workflow, partition in candidates:
+        if len(chosen) >= limit:
+            break
+        if per_queue[queue] >= limits.queue_concurrency.get(queue, 1 << 62):
+            continue
+        if per_workflow[workflow] >= limits.workflow_concurrency.get(workflow, 1 << 62):
+            continue
+        if partition is not None and per_partition[(queue, partition)] >= \
+                limits.partition_concurrency.get(queue, 1 << 62):
+            continue
+        rate = limits.queue_rate.get(queue)
+        if rate is not None and started[queue] >= rate[0]:
+            continue
+        chosen.append(ident)
+        per_queue[queue] += 1
+        per_workflow[workflow] += 1
+        per_partition[(queue, partition)] += 1
+        started[queue] += 1
+    return chosen
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,14 +174,21 @@ class Store(Protocol):
         execution_id: str | None = None,
         due_only: bool = False,
         queues: Sequence[str] | None = None,
+        limits: ClaimLimits | None = None,
     ) -> Summaries:
         """Take the lease on active executions whose lease is free or expired.
 
         Highest priority first, then oldest. With `execution_id`, only that one; with `queues`,
         only executions of those queues. With `due_only`, an execution with a wake-up time
         (a suspended timer, a pending `start_at`) qualifies only once it has come, and a
-        suspended one without also when a signal waits in its inbox.
+        suspended one without also when a signal waits in its inbox. `limits` are checked
+        against what runs at that moment, atomically with the claim (see
+        `choose_within_limits`). A claimed pending execution becomes running and gets its
+        `started_at`.
         """
+
+    async def depth(self, queue: str) -> int:
+        """How many executions wait in `queue` (pending, not yet claimed)."""
 
     async def renew(self, owner: str, execution_ids: Sequence[str], lease_until: float) -> int:
         """Extend the leases `owner` still holds; returns how many were renewed."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -15,11 +16,13 @@ from typing import Any
 from treadle.errors import JournalConflictError
 from treadle.journal import ACTIVE_STATUSES, Event, ExecutionStatus, ExecutionSummary, Page, Signal
 from treadle.stores.base import (
+    ClaimLimits,
     Events,
     ListQuery,
     RowUpdate,
     Signals,
     Summaries,
+    choose_within_limits,
     decode_cursor,
     encode_cursor,
 )
@@ -134,28 +137,51 @@ class MemoryStore:
         execution_id: str | None = None,
         due_only: bool = False,
         queues: Sequence[str] | None = None,
+        limits: ClaimLimits | None = None,
     ) -> Summaries:
         with self._lock:
-            candidates = (
-                [self._rows[execution_id]] if execution_id in self._rows else []
-            ) if execution_id is not None else list(self._rows.values())
-            candidates.sort(key=lambda r: (-r.priority, r.created_at))
+            rows = list(self._rows.values())
+            candidates = sorted(
+                (r for r in rows if self._claimable(r, now, execution_id, due_only, queues)),
+                key=lambda r: (-r.priority, r.created_at),
+            )
+            running = [(r.queue, r.workflow, r.partition_key) for r in rows
+                       if r.owner is not None and (r.lease_until or 0) >= now
+                       and r.status in (ExecutionStatus.PENDING, ExecutionStatus.RUNNING)]
+            window = now - (limits.rate_window if limits else 0.0)
+            recent = Counter(r.queue for r in rows
+                             if r.started_at is not None and r.started_at >= window)
+            chosen = choose_within_limits(
+                [(r.id, r.queue, r.workflow, r.partition_key) for r in candidates],
+                running, recent, limits, limit,
+            )
             claimed: Summaries = []
-            for row in candidates:
-                if len(claimed) >= limit:
-                    break
-                if row.status not in ACTIVE_STATUSES:
-                    continue
-                if row.owner is not None and (row.lease_until or 0) >= now:
-                    continue
-                if due_only and not self._is_due(row, now):
-                    continue
-                if queues is not None and row.queue not in queues:
-                    continue
-                row.owner = owner
-                row.lease_until = lease_until
+            for ident in chosen:
+                row = self._rows[ident]
+                row.owner, row.lease_until = owner, lease_until
+                if row.started_at is None:
+                    row.started_at = now
+                if row.status == ExecutionStatus.PENDING:
+                    row.status = ExecutionStatus.RUNNING
                 claimed.append(replace(row))
             return claimed
+
+    def _claimable(
+        self, row: ExecutionSummary, now: float, execution_id: str | None, due_only: bool,
+        queues: Sequence[str] | None,
+    ) -> bool:
+        return (
+            row.status in ACTIVE_STATUSES
+            and (row.owner is None or (row.lease_until or 0) < now)
+            and (execution_id is None or row.id == execution_id)
+            and (queues is None or row.queue in queues)
+            and (not due_only or self._is_due(row, now))
+        )
+
+    async def depth(self, queue: str) -> int:
+        with self._lock:
+            return sum(1 for r in self._rows.values()
+                       if r.queue == queue and r.status == ExecutionStatus.PENDING)
 
     def _is_due(self, row: ExecutionSummary, now: float) -> bool:
         if row.status != ExecutionStatus.SUSPENDED:

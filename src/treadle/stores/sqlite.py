@@ -23,11 +23,13 @@ from urllib.parse import parse_qs, urlsplit
 from treadle.errors import JournalConflictError, StoreError
 from treadle.journal import Event, ExecutionStatus, ExecutionSummary, Page, Signal
 from treadle.stores.base import (
+    ClaimLimits,
     Events,
     ListQuery,
     RowUpdate,
     Signals,
     Summaries,
+    choose_within_limits,
     decode_cursor,
     encode_cursor,
 )
@@ -257,21 +259,34 @@ class SQLiteStore:
         execution_id: str | None = None,
         due_only: bool = False,
         queues: Sequence[str] | None = None,
+        limits: ClaimLimits | None = None,
     ) -> Summaries:
-        with self._write() as conn:
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    _Q["claim_candidates"],
-                    {"now": now, "due_only": int(due_only), "execution_id": execution_id,
-                     "limit": limit, "queues": None if queues is None else json.dumps(
-                         list(queues))},
-                )
+        with self._write() as conn:  # BEGIN IMMEDIATE: counting and claiming are atomic
+            candidates = [
+                (r[0], r[1], r[2], r[3])
+                for r in conn.execute(_Q["claim_candidates"], {
+                    "now": now, "due_only": int(due_only), "execution_id": execution_id,
+                    "limit": limit if limits is None else max(limit * 10, 500),
+                    "queues": None if queues is None else json.dumps(list(queues)),
+                })
             ]
-            for ident in ids:
-                conn.execute(_Q["take_lease"], (owner, lease_until, ident))
+            running: list[tuple[str, str, str | None]] = []
+            recent: dict[str, int] = {}
+            if limits is not None and candidates:
+                running = [(r[0], r[1], r[2])
+                           for r in conn.execute(_Q["running_usage"], {"now": now})]
+                if limits.queue_rate:
+                    recent = dict(conn.execute(_Q["recent_starts"],
+                                               (now - limits.rate_window,)).fetchall())
+            chosen = choose_within_limits(candidates, running, recent, limits, limit)
+            for ident in chosen:
+                conn.execute(_Q["take_lease"], (owner, lease_until, now, ident))
             return [_row(conn.execute(_ROWS_WHERE + "id = ?", (ident,)).fetchone())
-                    for ident in ids]
+                    for ident in chosen]
+
+    async def depth(self, queue: str) -> int:
+        with self._lock:
+            return int(self.connection().execute(_Q["queue_depth"], (queue,)).fetchone()[0])
 
     async def renew(self, owner: str, execution_ids: Sequence[str], lease_until: float) -> int:
         if not execution_ids:
@@ -326,8 +341,8 @@ def _encode_batch(events: Sequence[Event]) -> str:
 
 _ROW_FIELDS = (
     "id", "workflow", "version", "status", "created_at", "updated_at", "finished_at",
-    "idempotency_key", "parent_id", "error", "queue", "priority", "tenant_id", "owner",
-    "lease_until", "wake_at",
+    "idempotency_key", "parent_id", "error", "queue", "priority", "tenant_id", "partition_key",
+    "started_at", "owner", "lease_until", "wake_at",
 )
 _ROWS = _Q["select_rows"]
 _ROWS_WHERE = _ROWS + " WHERE "

@@ -13,6 +13,8 @@ CREATE TABLE executions (
     queue           TEXT NOT NULL DEFAULT 'default',
     priority        INTEGER NOT NULL DEFAULT 0,
     tenant_id       TEXT,
+    partition_key   TEXT,
+    started_at      REAL,
     owner           TEXT,
     lease_until     REAL,
     wake_at         REAL
@@ -21,6 +23,7 @@ CREATE INDEX idx_executions_created ON executions (created_at DESC, id DESC);
 CREATE INDEX idx_executions_status ON executions (status, created_at);
 CREATE INDEX idx_executions_workflow ON executions (workflow, created_at);
 CREATE INDEX idx_executions_parent ON executions (parent_id);
+CREATE INDEX idx_executions_queue ON executions (queue, status, priority DESC, created_at);
 
 -- The journal, one row per committed batch of events (one transaction = one row): a durable
 -- step costs a single B-tree insert. `events` is a JSON array of [seq, type, data, created_at];

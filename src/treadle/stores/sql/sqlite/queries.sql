@@ -1,9 +1,10 @@
 -- name: insert_execution
 INSERT INTO executions (id, workflow, version, status, created_at, updated_at, finished_at,
-    idempotency_key, parent_id, error, queue, priority, tenant_id, owner, lease_until, wake_at)
+    idempotency_key, parent_id, error, queue, priority, tenant_id, partition_key, started_at,
+    owner, lease_until, wake_at)
 VALUES (:id, :workflow, :version, :status, :created_at, :updated_at, :finished_at,
-    :idempotency_key, :parent_id, :error, :queue, :priority, :tenant_id, :owner, :lease_until,
-    :wake_at);
+    :idempotency_key, :parent_id, :error, :queue, :priority, :tenant_id, :partition_key,
+    :started_at, :owner, :lease_until, :wake_at);
 
 -- name: select_rows
 -- Rows with the journal's last seq (kept in the journal, not duplicated in the row).
@@ -54,7 +55,7 @@ SELECT events FROM execution_events
 WHERE execution_id = ? AND last_seq > ? ORDER BY first_seq;
 
 -- name: claim_candidates
-SELECT id FROM executions
+SELECT id, queue, workflow, partition_key FROM executions
 WHERE status IN ('pending', 'running', 'suspended')
   AND (owner IS NULL OR lease_until < :now)
   AND (:due_only = 0 OR wake_at IS NULL AND status != 'suspended' OR wake_at <= :now
@@ -65,8 +66,21 @@ WHERE status IN ('pending', 'running', 'suspended')
 ORDER BY priority DESC, created_at
 LIMIT :limit;
 
+-- name: running_usage
+-- What counts against concurrency limits: executions leased by a live worker and running.
+SELECT queue, workflow, partition_key FROM executions
+WHERE owner IS NOT NULL AND lease_until >= :now AND status IN ('pending', 'running');
+
+-- name: recent_starts
+SELECT queue, count(*) FROM executions WHERE started_at >= ? GROUP BY queue;
+
 -- name: take_lease
-UPDATE executions SET owner = ?, lease_until = ? WHERE id = ?;
+UPDATE executions SET owner = ?, lease_until = ?, started_at = coalesce(started_at, ?),
+    status = CASE status WHEN 'pending' THEN 'running' ELSE status END
+WHERE id = ?;
+
+-- name: queue_depth
+SELECT count(*) FROM executions WHERE queue = ? AND status = 'pending';
 
 -- name: renew
 UPDATE executions SET lease_until = ? WHERE owner = ? AND id = ?;
