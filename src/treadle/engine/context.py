@@ -58,13 +58,24 @@ class Context:
         """
         return self._run.gather(aws, return_exceptions)
 
-    def sleep(self, seconds: float) -> Awaitable[None]:
-        """A durable timer: survives restarts and keeps its original deadline."""
-        return self._run.sleep(seconds)
+    def sleep(self, seconds: float, *, name: str = "sleep") -> Awaitable[None]:
+        """A durable timer: survives restarts and keeps its original deadline.
 
-    def sleep_until(self, when: datetime) -> Awaitable[None]:
+        `name` labels it in the journal and timeline.
+        """
+        return self._run.sleep(seconds, name)
+
+    def sleep_until(self, when: datetime, *, name: str = "sleep") -> Awaitable[None]:
         """Sleep until an aware datetime."""
-        return self._run.sleep_until(when.timestamp())
+        return self._run.sleep_until(when.timestamp(), name)
+
+    def note(self, event_type: str, name: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Journal a decision at this position (e.g. `conditional.routed`) and return it.
+
+        The first run records `data`; a resumed run gets the recorded data back, so a
+        decision made from the wall clock or outside state is made exactly once.
+        """
+        return self._run.note(event_type, name, data)
 
     def wait_for_signal(self, name: str, *, timeout: float | None = None) -> Awaitable[Any]:
         """Wait for `engine.signal(id, name, payload)`; returns the payload.
