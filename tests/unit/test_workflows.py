@@ -363,3 +363,14 @@ def test_notes_and_step_types_are_journaled() -> None:
         assert routed.data["route"] == "big"
 
     asyncio.run(main())
+
+
+async def test_handle_says_whether_start_created_the_execution() -> None:
+    engine = treadle.Engine()
+    first = await engine.start(arith, 1, idempotency_key="k")
+    again = await engine.start(arith, 1, idempotency_key="k")
+    queued = await engine.start(arith, 2, idempotency_key="q", queue="default")
+    queued_again = await engine.start(arith, 2, idempotency_key="q", queue="default")
+    assert (first.created, again.created) == (True, False) and first.id == again.id
+    assert (queued.created, queued_again.created) == (True, False)
+    await first.result()

@@ -51,11 +51,13 @@ logger = logging.getLogger("treadle")
 class Handle:
     """A reference to an execution, returned by `Engine.start`."""
 
-    __slots__ = ("engine", "id")
+    __slots__ = ("created", "engine", "id")
 
-    def __init__(self, engine: Engine, execution_id: str) -> None:
+    def __init__(self, engine: Engine, execution_id: str, *, created: bool = True) -> None:
         self.engine = engine
         self.id = execution_id
+        self.created = created
+        """False when `start` found an existing execution with the same idempotency key."""
 
     async def result(self, timeout: float | None = None) -> Any:
         """Wait for the execution to end; its output, or ExecutionFailed/CancelledError."""
@@ -231,7 +233,9 @@ class Engine:
                                  tenant_id=tenant_id, parent_id=None, queue=queue,
                                  priority=priority, start_at=when,
                                  partition_key=partition_key or tenant_id)
-        return Handle(self, run.id if isinstance(run, Run) else run)
+        if isinstance(run, Run):
+            return Handle(self, run.id)
+        return Handle(self, run[0], created=run[1])
 
     async def _check_depth(self, queue: str) -> None:
         config = self.queues.get(queue)
@@ -266,7 +270,7 @@ class Engine:
         priority: int = 0,
         start_at: float | None = None,
         partition_key: str | None = None,
-    ) -> Run | str:
+    ) -> Run | tuple[str, bool]:
         await self.open()
         now = self.clock.time()
         args_json = to_json_value(args, f"input of workflow {wf.name!r}")
@@ -299,12 +303,12 @@ class Engine:
         )
         stored, created = await self.store.create(row, [started])
         if not created:
-            return stored.id
+            return stored.id, False
         if enqueue:
             if self.observers:
                 notify(self.observers, started)
             self.work_available.set()
-            return execution_id
+            return execution_id, True
         if self.observers:
             notify(self.observers, started)
         run = Run(self, wf, execution_id, args_json, seq=1, replay={},
@@ -452,7 +456,11 @@ class Engine:
                 raise TreadleError(
                     f"execution {execution_id} is running on {row.owner}; cancel it there"
                 )
-            await self._resume(rows[0], cancel=reason)
+            try:
+                await self._resume(rows[0], cancel=reason)
+            except BaseException:
+                await self.store.release(execution_id, self.owner)
+                raise
             run = self._runs.get(execution_id)
             if run is None:
                 return
