@@ -17,6 +17,8 @@ import treadle
 COMMANDS: tuple[str, ...] = (
     "treadle.cli.run",          # treadle run MODULE:WORKFLOW
     "treadle.cli.executions",   # treadle executions list|show|events|signal|cancel|resume|prune
+    "treadle.cli.worker",       # treadle worker --queue Q --concurrency N --import M
+    "treadle.cli.db",           # treadle db upgrade
 )
 
 
