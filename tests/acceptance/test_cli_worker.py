@@ -11,7 +11,7 @@ import treadle
 from treadle.stores import open_store
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
-import cliflows  # noqa: E402
+import cliflows
 
 
 def enqueue(store: str, count: int) -> list[str]:
@@ -45,7 +45,7 @@ def test_worker_runs_enqueued_work_and_drains_on_sigterm(cli) -> None:  # type: 
             break
         assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "drained" in err
     results = cli.json("executions", "show", ids[3])

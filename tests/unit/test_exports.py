@@ -9,7 +9,8 @@ EXPECTED = {
     "Handle", "NonDeterminismError", "NotSerializableError", "Observer", "Page", "Registry",
     "RetryPolicy", "SignalTimeoutError", "StepError", "StepFunction", "StepRecord",
     "StepTimeoutError", "TreadleError", "WorkflowDef", "WorkflowNotFoundError",
-    "WorkflowVersionError", "__version__", "step", "workflow", "StepInfo", "current_step", "Queue", "QueueFullError",
+    "WorkflowVersionError", "__version__", "step", "workflow", "StepInfo", "current_step",
+    "Queue", "QueueFullError",
 }
 
 
