@@ -1,0 +1,383 @@
+"""Executions: start, list, get, events, timeline, diff, cancel, signal, retry."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import math
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
+
+from treadle.engine import Engine, WorkflowDef
+from treadle.errors import (
+    ExecutionNotFoundError,
+    TreadleError,
+    WorkflowNotFoundError,
+    WorkflowVersionError,
+)
+from treadle.journal import Event, ExecutionStatus, project
+from treadle.server.auth import Principal, requires
+from treadle.server.diff import diff_executions
+from treadle.server.errors import JSON, ApiError, not_found
+from treadle.server.schemas import (
+    CancelBody,
+    DiffOut,
+    ErrorOut,
+    EventPage,
+    ExecutionOut,
+    ExecutionPage,
+    RetryBody,
+    SignalBody,
+    StartExecution,
+    StartOut,
+    StatusOut,
+    TimelineOut,
+)
+from treadle.server.state import ServerState, state_of
+from treadle.server.views import (
+    event_view,
+    execution_view,
+    summary_view,
+    timeline_view,
+    user_metadata,
+)
+from treadle.stores.base import decode_cursor
+
+router = APIRouter(prefix="/api/v1", tags=["executions"])
+
+_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error codes (401 and 403 are always possible)."""
+    return {code: {"model": ErrorOut} for code in sorted({401, 403, *codes})}
+
+
+ExecutionId = Annotated[str, Path(description="the execution's id")]
+Reader = Annotated[Principal, Depends(requires("read"))]
+Writer = Annotated[Principal, Depends(requires("write"))]
+
+
+def _check_id(execution_id: str) -> str:
+    if not _ID.match(execution_id):
+        raise not_found("execution", execution_id[:200])
+    return execution_id
+
+
+async def _journal(engine: Engine, execution_id: str) -> list[Event]:
+    _check_id(execution_id)
+    await engine.open()
+    events = await engine.store.events(execution_id)
+    if not events:
+        raise not_found("execution", execution_id)
+    return events
+
+
+def _tenant_visible(principal: Principal, tenant_id: str | None) -> bool:
+    return principal.tenant_id is None or principal.tenant_id == tenant_id
+
+
+def _resolve(engine: Engine, name: str, version: str | None) -> WorkflowDef:
+    try:
+        return engine.registry.get(name, version, exact=version is not None)
+    except (WorkflowNotFoundError, WorkflowVersionError) as exc:
+        raise ApiError(400, "workflow_not_found", str(exc),
+                       {"known": engine.registry.names()[:100]}) from exc
+
+
+@functools.lru_cache(maxsize=1024)
+def _signature(fn: Any) -> inspect.Signature | None:
+    try:
+        return inspect.signature(fn)
+    except (TypeError, ValueError):  # builtins, C functions: let the execution tell
+        return None
+
+
+def _check_arguments(wf: WorkflowDef, args: list[Any]) -> None:
+    signature = _signature(wf.fn)
+    if signature is None:
+        return
+    try:
+        signature.bind(None, *args)
+    except TypeError as exc:
+        raise ApiError(400, "invalid_arguments",
+                       f"workflow {wf.name!r} does not take these arguments: {exc}",
+                       {"arguments": len(args)}) from exc
+
+
+def _started(handle_id: str, wf: WorkflowDef, status: str, created: bool,
+             retry_of: str | None = None) -> JSON:
+    body: dict[str, Any] = {"id": handle_id, "execution_id": handle_id, "workflow": wf.name,
+                            "status": status, "created": created}
+    if retry_of is not None:
+        body["retry_of"] = retry_of
+    return JSON(body, status_code=201 if created else 200,
+                headers={"Location": f"/api/v1/executions/{handle_id}"})
+
+
+async def _start(
+    st: ServerState,
+    wf: WorkflowDef,
+    args: list[Any],
+    *,
+    idempotency_key: str | None,
+    metadata: dict[str, Any],
+    tenant_id: str | None,
+    queue: str | None = None,
+    priority: int = 0,
+    start_at: datetime | None = None,
+    retry_of: str | None = None,
+) -> JSON:
+    engine = st.engine
+    new_id = str(uuid.uuid4())
+    handle = await engine.start(
+        wf, *args, idempotency_key=idempotency_key, execution_id=new_id, metadata=metadata,
+        tenant_id=tenant_id, queue=queue, priority=priority, start_at=start_at,
+    )
+    if handle.id == new_id:
+        status = "pending" if queue is not None or start_at is not None else "running"
+        return _started(handle.id, wf, status, True, retry_of)
+    first = await engine.store.events(handle.id, limit=1)
+    data = first[0].data if first else {}
+    if data.get("workflow") != wf.name or data.get("args") != args:
+        raise ApiError(409, "idempotency_conflict",
+                       f"idempotency key {idempotency_key!r} was used for another start "
+                       "(a different workflow or input)", {"execution_id": handle.id})
+    row = await engine.store.get(handle.id)
+    return _started(handle.id, wf, str(row.status) if row else "unknown", False, retry_of)
+
+
+@router.post("/executions", status_code=201, response_model=StartOut,
+             responses=errors(400, 409, 413, 422),
+             summary="Start an execution")
+async def start_execution(body: StartExecution, request: Request, principal: Writer) -> Any:
+    """Start `workflow` with `input` (or `args`); 201 with its id, or 200 when
+    `idempotency_key` matched an execution started before with the same workflow and input
+    (409 if it was started with another)."""
+    st = state_of(request)
+    wf = _resolve(st.engine, body.workflow, body.version)
+    args = body.workflow_args()
+    _check_arguments(wf, args)
+    metadata = dict(body.metadata or {})
+    metadata.setdefault("trigger", {
+        "type": "api", "request_id": request.headers.get("x-request-id") or uuid.uuid4().hex,
+    })
+    if principal.tenant_id is not None and body.tenant_id not in (None, principal.tenant_id):
+        raise ApiError(403, "forbidden", "you cannot start executions for another tenant")
+    return await _start(
+        st, wf, args, idempotency_key=body.idempotency_key, metadata=metadata,
+        tenant_id=principal.tenant_id or body.tenant_id, queue=body.queue,
+        priority=body.priority, start_at=body.start_at,
+    )
+
+
+def _epoch(value: datetime | None) -> float | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+
+
+def _check_cursor(cursor: str) -> None:
+    try:
+        created, ident = decode_cursor(cursor)
+    except ValueError:
+        created, ident = math.nan, ""
+    if not math.isfinite(created) or not _ID.match(ident):
+        raise ApiError(400, "invalid_cursor", "the cursor is not one this API returned")
+
+
+@router.get("/executions", response_model=ExecutionPage, responses=errors(400, 422),
+            summary="List executions")
+async def list_executions(
+    request: Request,
+    principal: Reader,
+    workflow: Annotated[str | None, Query(max_length=200, description="workflow name")] = None,
+    pipeline: Annotated[str | None, Query(max_length=200, description="alias of workflow")] = None,
+    status: ExecutionStatus | None = None,
+    tenant_id: Annotated[str | None, Query(max_length=200)] = None,
+    parent_id: Annotated[str | None, Query(max_length=200)] = None,
+    since: Annotated[datetime | None, Query(description="created at or after")] = None,
+    until: Annotated[datetime | None, Query(description="created before")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500, description="`next_cursor`")] = None,
+) -> Any:
+    """Newest first; pass `next_cursor` back as `cursor` for the next page."""
+    if cursor is not None:
+        _check_cursor(cursor)
+    if principal.tenant_id is not None:
+        tenant_id = principal.tenant_id
+    try:
+        page = await state_of(request).engine.list(
+            workflow=workflow or pipeline, status=status, since=_epoch(since),
+            until=_epoch(until), parent_id=parent_id, tenant_id=tenant_id, limit=limit,
+            cursor=cursor,
+        )
+    except ValueError as exc:
+        raise ApiError(400, "invalid_cursor", "the cursor is not one this API returned") from exc
+    return JSON({"items": [summary_view(row) for row in page.items],
+                 "next_cursor": page.next_cursor})
+
+
+@router.get("/executions/diff", response_model=DiffOut, responses=errors(404, 422),
+            summary="Compare two executions")
+async def diff(
+    request: Request,
+    principal: Reader,
+    left: Annotated[str, Query(min_length=1, max_length=200)],
+    right: Annotated[str, Query(min_length=1, max_length=200)],
+) -> Any:
+    """Step by step: identical, output_different, left_skipped/right_skipped, per-key diffs."""
+    engine = state_of(request).engine
+    views = []
+    for side, ident in (("left", left), ("right", right)):
+        try:
+            events = await _journal(engine, ident)
+        except ApiError as exc:
+            exc.details = {"side": side}
+            raise
+        if not _tenant_visible(principal, events[0].data.get("tenant_id")):
+            raise not_found("execution", ident)
+        views.append(project(ident, events))
+    return JSON(diff_executions(views[0], views[1]))
+
+
+@router.get("/executions/{execution_id}", response_model=ExecutionOut, responses=errors(404),
+            summary="Get an execution")
+async def get_execution(execution_id: ExecutionId, request: Request, principal: Reader) -> Any:
+    """The execution rebuilt from its journal: status, input, output, error, steps."""
+    events = await _journal(state_of(request).engine, execution_id)
+    tenant = events[0].data.get("tenant_id")
+    if not _tenant_visible(principal, tenant):
+        raise not_found("execution", execution_id)
+    return JSON(execution_view(project(execution_id, events), tenant))
+
+
+@router.get("/executions/{execution_id}/events", response_model=EventPage,
+            responses=errors(404, 422),
+            summary="The journal of an execution")
+async def get_events(
+    execution_id: ExecutionId,
+    request: Request,
+    principal: Reader,
+    after: Annotated[int, Query(ge=0, le=2**62, description="only events with seq > after")] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> Any:
+    engine = state_of(request).engine
+    _check_id(execution_id)
+    await engine.open()
+    row = await engine.store.get(execution_id)
+    if row is None or not _tenant_visible(principal, row.tenant_id):
+        raise not_found("execution", execution_id)
+    events = await engine.store.events(execution_id, after=after, limit=limit)
+    next_after = events[-1].seq if len(events) == limit else None
+    return JSON({"items": [event_view(ev) for ev in events], "next_after": next_after})
+
+
+@router.get("/executions/{execution_id}/timeline", response_model=TimelineOut,
+            responses=errors(404), summary="The timeline of an execution")
+async def get_timeline(execution_id: ExecutionId, request: Request, principal: Reader) -> Any:
+    """Every step with its type, status, timing, input, output and attempts (seed format)."""
+    events = await _journal(state_of(request).engine, execution_id)
+    if not _tenant_visible(principal, events[0].data.get("tenant_id")):
+        raise not_found("execution", execution_id)
+    return JSON(timeline_view(project(execution_id, events), events))
+
+
+async def _visible_row(st: ServerState, principal: Principal, execution_id: str) -> Any:
+    _check_id(execution_id)
+    await st.engine.open()
+    row = await st.engine.store.get(execution_id)
+    if row is None or not _tenant_visible(principal, row.tenant_id):
+        raise not_found("execution", execution_id)
+    return row
+
+
+def _finished(execution_id: str, status: str) -> ApiError:
+    return ApiError(409, "execution_finished", f"execution {execution_id} is {status}",
+                    {"status": status})
+
+
+@router.post("/executions/{execution_id}/cancel", response_model=StatusOut, status_code=202,
+             responses=errors(404, 409, 422), summary="Cancel an execution")
+async def cancel_execution(
+    execution_id: ExecutionId,
+    request: Request,
+    principal: Writer,
+    body: Annotated[CancelBody | None, Body()] = None,
+) -> Any:
+    """Cancel: completed saga steps are compensated, then it ends `cancelled`.
+
+    200 when it ended within the server's wait, 202 while it is still unwinding; 409 when
+    it had already ended."""
+    st = state_of(request)
+    row = await _visible_row(st, principal, execution_id)
+    if row.status.is_terminal:
+        raise _finished(execution_id, str(row.status))
+    reason = (body or CancelBody()).reason
+    task = asyncio.ensure_future(st.engine.cancel(execution_id, reason))
+    st.keep(task)
+    try:
+        await asyncio.wait_for(asyncio.shield(task), st.settings.cancel_wait_seconds)
+    except TimeoutError:
+        pass
+    except ExecutionNotFoundError as exc:
+        raise not_found("execution", execution_id) from exc
+    except TreadleError as exc:
+        raise ApiError(409, "execution_owned_elsewhere", str(exc)) from exc
+    row = await st.engine.store.get(execution_id)
+    status = str(row.status) if row is not None else "unknown"
+    done = row is not None and row.status.is_terminal
+    return JSON({"id": execution_id, "status": status}, status_code=200 if done else 202)
+
+
+@router.post("/executions/{execution_id}/signals", response_model=StatusOut, status_code=202,
+             responses=errors(404, 409, 422), summary="Send a signal")
+async def send_signal(
+    execution_id: ExecutionId, body: SignalBody, request: Request, principal: Writer
+) -> Any:
+    """Put a signal in the execution's inbox; a `wait_for_signal(name)` takes it."""
+    st = state_of(request)
+    row = await _visible_row(st, principal, execution_id)
+    if row.status.is_terminal:
+        raise _finished(execution_id, str(row.status))
+    try:
+        await st.engine.signal(execution_id, body.name, body.payload)
+    except ExecutionNotFoundError as exc:
+        raise not_found("execution", execution_id) from exc
+    except TreadleError as exc:
+        raise ApiError(409, "execution_finished", str(exc)) from exc
+    return JSON({"id": execution_id, "status": "accepted", "signal": body.name},
+                status_code=202)
+
+
+@router.post("/executions/{execution_id}/retry", response_model=StartOut, status_code=201,
+             responses=errors(400, 404, 409, 422), summary="Retry a failed execution")
+async def retry_execution(
+    execution_id: ExecutionId,
+    request: Request,
+    principal: Writer,
+    body: Annotated[RetryBody | None, Body()] = None,
+) -> Any:
+    """Start a new execution with the same workflow (latest version loaded) and input; its
+    metadata has `retry_of`. Only failed or cancelled executions can be retried."""
+    st = state_of(request)
+    row = await _visible_row(st, principal, execution_id)
+    if row.status not in (ExecutionStatus.FAILED, ExecutionStatus.CANCELLED):
+        raise ApiError(409, "not_retryable",
+                       f"execution {execution_id} is {row.status}; only failed or cancelled "
+                       "executions can be retried", {"status": str(row.status)})
+    first = await st.engine.store.events(execution_id, limit=1)
+    started = first[0].data if first else {}
+    wf = _resolve(st.engine, str(started.get("workflow", row.workflow)), None)
+    metadata = {**user_metadata(dict(started.get("metadata") or {})), "retry_of": execution_id,
+                "trigger": {"type": "retry", "execution_id": execution_id}}
+    return await _start(
+        st, wf, list(started.get("args", [])),
+        idempotency_key=(body or RetryBody()).idempotency_key, metadata=metadata,
+        tenant_id=started.get("tenant_id"), retry_of=execution_id,
+    )
