@@ -14,22 +14,19 @@ async def process_order(ctx: treadle.Context, order: dict) -> dict:
 treadle.Engine("sqlite:///runs.db").run(process_order, {"id": 1})
 ```
 
-`import treadle` needs the standard library only; backends and extras load when used.
+`import treadle` needs the standard library only and stays small: the engine (and asyncio)
+load on first use of `treadle.Engine`; backends and extras load when used.
 """
 
-from treadle.engine import (
-    Clock,
-    Context,
-    Engine,
-    Handle,
-    Observer,
-    Registry,
-    StepFunction,
-    WorkflowDef,
-    step,
-    workflow,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from treadle.engine.context import Context
 from treadle.engine.current import StepInfo, current_step
+from treadle.engine.decorators import Registry, StepFunction, WorkflowDef, step, workflow
+from treadle.engine.hooks import Observer
 from treadle.engine.queues import Queue
 from treadle.errors import (
     ExecutionCancelledError,
@@ -56,7 +53,24 @@ from treadle.journal import (
     StepRecord,
 )
 
+if TYPE_CHECKING:
+    from treadle.engine.clock import Clock
+    from treadle.engine.engine import Engine, Handle
+
 __version__ = "0.1.0"
+
+_LAZY = {"Engine": "treadle.engine.engine", "Handle": "treadle.engine.engine",
+         "Clock": "treadle.engine.clock"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Clock",

@@ -35,3 +35,18 @@ def test_import_treadle_needs_only_the_standard_library() -> None:
 def test_status_prints_its_bare_value() -> None:
     assert str(treadle.ExecutionStatus.SUSPENDED) == "suspended"
     assert f"{treadle.ExecutionStatus.COMPLETED}" == "completed"
+
+
+def test_declaring_workflows_does_not_load_the_engine() -> None:
+    code = (
+        "import sys, treadle\n"
+        "@treadle.step\n"
+        "async def s(x): return x\n"
+        "@treadle.workflow(name='w')\n"
+        "async def w(ctx, x): return await s(x)\n"
+        "assert 'asyncio' not in sys.modules, 'declaring loaded asyncio'\n"
+        "assert treadle.Engine().run(w, 3) == 3\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

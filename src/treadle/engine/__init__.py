@@ -1,6 +1,14 @@
-"""The core: Engine, Context, decorators, the run loop, hooks."""
+"""The core: Engine, Context, decorators, the run loop, hooks.
 
-from treadle.engine.clock import Clock
+`Engine`, `Handle` and `Clock` load on first use, so modules that only declare workflows and
+steps never import asyncio.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from treadle.engine.context import Context
 from treadle.engine.decorators import (
     Registry,
@@ -10,8 +18,24 @@ from treadle.engine.decorators import (
     step,
     workflow,
 )
-from treadle.engine.engine import Engine, Handle
 from treadle.engine.hooks import DebugObserver, Observer
+
+if TYPE_CHECKING:
+    from treadle.engine.clock import Clock
+    from treadle.engine.engine import Engine, Handle
+
+_LAZY = {"Engine": "treadle.engine.engine", "Handle": "treadle.engine.engine",
+         "Clock": "treadle.engine.clock"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Clock",

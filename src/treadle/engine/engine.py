@@ -14,6 +14,7 @@ import os
 import socket
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,6 +47,7 @@ from treadle.journal.replay import index_positions
 from treadle.stores.base import ListQuery, Store, open_store
 
 logger = logging.getLogger("treadle")
+_OUTCOME_CACHE = 10_000  # outcomes of executions that ended here, kept for result()
 
 
 class Handle:
@@ -124,6 +126,7 @@ class Engine:
         self.queues: dict[str, Queue] = {q.name: q for q in queues}
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._runs: dict[str, Run] = {}
+        self._outcomes: OrderedDict[str, Outcome] = OrderedDict()  # recently finished here
         self.draining = False
         self.work_available = asyncio.Event()
         self._opened = False
@@ -330,6 +333,10 @@ class Engine:
         if self._runs.get(run.id) is run:
             del self._runs[run.id]
             self.work_available.set()
+        if run.done.done() and run.done.exception() is None:
+            self._outcomes[run.id] = run.done.result()
+            while len(self._outcomes) > _OUTCOME_CACHE:
+                self._outcomes.popitem(last=False)
 
     # -- resuming -----------------------------------------------------------------------------
 
@@ -473,6 +480,8 @@ class Engine:
 
     async def outcome(self, execution_id: str) -> Outcome:
         """Wait until an execution ends (here or in any process) and return how it ended."""
+        if execution_id in self._outcomes:
+            return self._outcomes[execution_id]
         run = self._runs.get(execution_id)
         if run is not None:
             try:
@@ -539,6 +548,7 @@ class Engine:
         """Delete executions that finished more than `older_than` (seconds or timedelta) ago."""
         await self.open()
         seconds = older_than.total_seconds() if isinstance(older_than, timedelta) else older_than
+        self._outcomes.clear()
         return await self.store.prune(self.clock.time() - seconds)
 
     # -- background ---------------------------------------------------------------------------

@@ -5,7 +5,8 @@ transaction per append. Several processes may share one file: writes take the da
 with `BEGIN IMMEDIATE` and wait up to `busy_timeout` (`?busy_timeout=5000` ms) for it.
 
 Statements run synchronously on the caller's thread: one commit costs tens of microseconds,
-far less than a hop to a worker thread would.
+far less than a hop to a worker thread would. WAL checkpoints, which take milliseconds, run in
+a background thread on their own connection instead of inside a commit.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class SQLiteStore:
         self._busy_timeout = int(options.get("busy_timeout", "5000"))
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.RLock()
+        self._checkpointer: _Checkpointer | None = None
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -90,6 +92,9 @@ class SQLiteStore:
         conn.execute(f"PRAGMA busy_timeout={self._busy_timeout}")
         conn.execute("PRAGMA foreign_keys=ON")
         self._migrate(conn)
+        if self.path != ":memory:":
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it
+            self._checkpointer = _Checkpointer(self.path, self._busy_timeout)
         return conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
@@ -115,6 +120,9 @@ class SQLiteStore:
 
     async def close(self) -> None:
         with self._lock:
+            if self._checkpointer is not None:
+                self._checkpointer.stop()
+                self._checkpointer = None
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
@@ -324,6 +332,41 @@ class SQLiteStore:
                 conn.execute(_Q["delete_signals"], (ident,))
                 conn.execute(_Q["delete_execution"], (ident,))
             return len(ids)
+
+
+class _Checkpointer:
+    """Moves WAL pages into the database file every `interval` seconds, off the event loop.
+
+    PASSIVE checkpoints never block writers or readers; with auto-checkpoints off on the main
+    connection, commits no longer pay for them.
+    """
+
+    def __init__(self, path: str, busy_timeout_ms: int, interval: float = 0.5) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(path, busy_timeout_ms, interval),
+            name=f"treadle-checkpoint:{os.path.basename(path)}", daemon=True,
+        )
+        self._thread.start()
+
+    def _run(self, path: str, busy_timeout_ms: int, interval: float) -> None:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                               timeout=busy_timeout_ms / 1000)
+        try:
+            while not self._stop.wait(interval):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error:
+                    continue  # busy or transient: the next round catches up
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            pass
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
 
 
 def _statements(sql: str) -> list[str]:
