@@ -19,6 +19,7 @@ COMMANDS: tuple[str, ...] = (
     "treadle.cli.executions",   # treadle executions list|show|events|signal|cancel|resume|prune
     "treadle.cli.worker",       # treadle worker --queue Q --concurrency N --import M
     "treadle.cli.db",           # treadle db upgrade
+    "treadle.cli.serve",        # treadle serve [CONFIG.yaml]
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -37,7 +38,12 @@ def serve(
     app = create_app(engine, api_keys=api_keys, recover=recover, **app_options)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
                             timeout_graceful_shutdown=graceful_shutdown_seconds)
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the handler it found:
+    # a no-op one lets the process exit 0 once everything is closed.
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
         uvicorn.Server(config).run()
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown
         pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,49 @@
+"""`treadle serve [CONFIG.yaml]`: the control plane, and a YAML application's routes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from treadle.cli.loading import import_all, registry_for
+from treadle.cli.options import DEFAULT_STORE, ImportOption, StoreOption
+from treadle.errors import require
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+
+
+def serve(
+    config: Annotated[Path | None, typer.Argument(
+        exists=True, dir_okay=False, help="A YAML application to serve (optional).")] = None,
+    store: StoreOption = DEFAULT_STORE,
+    host: Annotated[str | None, typer.Option(
+        envvar="TREADLE_HOST", help="Address (default: the config's http.server, or "
+        "127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(
+        envvar="TREADLE_PORT", help="Port (default: the config's http.server, or 8080).")] = None,
+    imports: ImportOption = None,
+    api_key: Annotated[list[str] | None, typer.Option(
+        "--api-key", envvar="TREADLE_API_KEYS", metavar="KEY",
+        help="Require this API key on /api/v1 (repeatable; the env var takes a "
+        "space-separated list). Without one the API is open: bind to 127.0.0.1.")] = None,
+) -> None:
+    """Serve the control plane (/api/v1, /metrics, /healthz, /openapi.json) and, given a
+    config, its HTTP routes and triggers, with executions running in this process.
+
+    Example: treadle serve app.yaml --store sqlite:///./.treadle/treadle.db --port 8080
+    """
+    require("uvicorn", "server")
+    registry = registry_for(import_all(imports or []))
+    if config is not None:
+        from treadle.apps import serve_app  # type: ignore[import-not-found,unused-ignore]
+
+        serve_app(config, store, host=host, port=port, registry=registry, api_keys=api_key)
+        return
+    from treadle.server import serve as serve_control_plane
+
+    serve_control_plane(store, host or "127.0.0.1", port or 8080, registry=registry,
+                        api_keys=api_key or None)
