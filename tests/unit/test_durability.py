@@ -502,3 +502,44 @@ async def test_step_idempotency_key_is_stable_across_a_crash(store: Any) -> None
     keys = await resumed.result()
     assert keys == [f"{handle.id}:0", f"{handle.id}:1"]
     assert [k for k, _ in seen_keys] == [keys[0], keys[1], keys[1]]  # same key when re-run
+
+
+async def test_cancel_an_execution_another_process_runs(store_url: str) -> None:
+    if store_url.startswith("memory"):
+        shared: Any = MemoryStore()
+        owner = treadle.Engine(shared, signal_poll_interval=0.01)
+        other = treadle.Engine(shared)
+    else:
+        owner = treadle.Engine(store_url, signal_poll_interval=0.01)
+        other = treadle.Engine(store_url)
+    handle = await owner.start(cancellable)
+    await wait_for(lambda: effects == ["charge 5"])
+    while (await other.get(handle.id)).status != "suspended":
+        await asyncio.sleep(0.005)
+    assert await other.cancel(handle.id, "from elsewhere") is False  # requested of the owner
+    with pytest.raises(treadle.ExecutionCancelledError):
+        await asyncio.wait_for(handle.result(), 5)
+    ex = await other.get(handle.id)
+    assert ex.status == "cancelled" and ex.error is not None
+    assert ex.error["message"] == "from elsewhere"
+    assert effects == ["charge 5", "refund ch-5"]  # the owner compensated
+
+
+async def test_a_pending_cancel_request_is_honoured_on_resume(store: Any) -> None:
+    first = engine_with_short_lease(store)
+    handle = await first.start(cancellable)
+    await wait_for(lambda: effects == ["charge 5"])
+    await crash(first)
+    await store.send_signal(handle.id, "treadle.cancel", {"reason": "while down"}, 0.0)
+    resumed = await recover_one(treadle.Engine(store))
+    with pytest.raises(treadle.ExecutionCancelledError):
+        await resumed.result()
+    assert effects == ["charge 5", "refund ch-5"]
+
+
+async def test_reserved_signal_names_are_refused() -> None:
+    engine = treadle.Engine()
+    handle = await engine.start(cancellable)
+    with pytest.raises(ValueError, match="reserved"):
+        await engine.signal(handle.id, "treadle.cancel", {})
+    await engine.cancel(handle.id)

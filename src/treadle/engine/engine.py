@@ -23,7 +23,7 @@ from treadle.engine.clock import Clock
 from treadle.engine.decorators import Registry, WorkflowDef, default_registry
 from treadle.engine.hooks import DebugObserver, Observer, notify
 from treadle.engine.queues import Queue
-from treadle.engine.run import Outcome, Run
+from treadle.engine.run import Outcome, Run, check_signal_name
 from treadle.engine.serde import to_json_value
 from treadle.errors import (
     ExecutionCancelledError,
@@ -41,12 +41,14 @@ from treadle.journal import (
     ExecutionStatus,
     ExecutionSummary,
     Page,
+    Signal,
     project,
 )
 from treadle.journal.replay import index_positions
 from treadle.stores.base import ListQuery, Store, open_store
 
 logger = logging.getLogger("treadle")
+CANCEL_SIGNAL = "treadle.cancel"  # reserved inbox name: a cancel request from another process
 _OUTCOME_CACHE = 10_000  # outcomes of executions that ended here, kept for result()
 
 
@@ -411,6 +413,8 @@ class Engine:
                      poll_interval=poll_interval).run(stop or asyncio.Event())
 
     async def _resume(self, row: ExecutionSummary, cancel: str | None = None) -> None:
+        if cancel is None:
+            cancel = _cancel_reason(await self.store.signals(row.id))
         events = await self.store.events(row.id)
         if not events or events[0].type != EventType.EXECUTION_STARTED:
             raise TreadleError(f"execution {row.id} has no execution.started event")
@@ -433,6 +437,7 @@ class Engine:
 
     async def signal(self, execution_id: str, name: str, payload: Any = None) -> None:
         """Send a signal; it waits in the inbox until the workflow asks for it."""
+        check_signal_name(name)
         await self.open()
         row = await self.store.get(execution_id)
         if row is None:
@@ -445,8 +450,14 @@ class Engine:
         if run is not None:
             run.notify_signal(name)
 
-    async def cancel(self, execution_id: str, reason: str = "cancelled") -> None:
-        """Cancel an execution: completed saga steps are compensated, then it ends cancelled."""
+    async def cancel(self, execution_id: str, reason: str = "cancelled") -> bool:
+        """Cancel an execution: completed saga steps are compensated, then it ends cancelled.
+
+        Returns True once it has ended here. When another live process runs it, the request
+        goes to its inbox and that process cancels it (within `signal_poll_interval` while it
+        waits, within a heartbeat while it runs; a process that resumes it later honours the
+        request too): then False.
+        """
         await self.open()
         run = self._runs.get(execution_id)
         if run is None:
@@ -454,15 +465,15 @@ class Engine:
             if row is None:
                 raise ExecutionNotFoundError(f"no execution {execution_id}")
             if row.status.is_terminal:
-                return
+                return True
             now = time.time()
             rows = await self.store.claim(self.owner, now=now, limit=1,
                                           lease_until=now + self.lease_seconds,
                                           execution_id=execution_id)
             if not rows:
-                raise TreadleError(
-                    f"execution {execution_id} is running on {row.owner}; cancel it there"
-                )
+                await self.store.send_signal(execution_id, CANCEL_SIGNAL, {"reason": reason},
+                                             self.clock.time())
+                return False
             try:
                 await self._resume(rows[0], cancel=reason)
             except BaseException:
@@ -470,13 +481,12 @@ class Engine:
                 raise
             run = self._runs.get(execution_id)
             if run is None:
-                return
+                return True
         else:
-            run.cancel_requested = reason
-            if run.task is not None:
-                run.task.cancel(reason)
+            run.cancel(reason)
         with contextlib.suppress(Exception):
             await asyncio.shield(run.done)
+        return True
 
     async def outcome(self, execution_id: str) -> Outcome:
         """Wait until an execution ends (here or in any process) and return how it ended."""
@@ -564,13 +574,28 @@ class Engine:
         while self._runs:
             await asyncio.sleep(tick)
             try:
-                if time.monotonic() >= next_renewal:
+                renewal = time.monotonic() >= next_renewal
+                if renewal:
                     next_renewal = time.monotonic() + self.heartbeat_interval
                     await self.store.renew(self.owner, builtins.list(self._runs),
                                            time.time() + self.lease_seconds)
                 for run in builtins.list(self._runs.values()):
                     waiting = {name for name, futures in run.signal_waiters.items() if futures}
-                    if waiting and any(s.name in waiting for s in await self.store.signals(run.id)):
+                    if not waiting and not renewal:
+                        continue  # running executions look for cancel requests per heartbeat
+                    inbox = await self.store.signals(run.id)
+                    reason = _cancel_reason(inbox)
+                    if reason is not None and run.cancel_requested is None:
+                        run.cancel(reason)
+                    elif waiting and any(s.name in waiting for s in inbox):
                         run.notify_signal()
             except Exception:
                 logger.exception("heartbeat failed; will retry")
+
+
+def _cancel_reason(inbox: Iterable[Signal]) -> str | None:
+    for signal in inbox:
+        if signal.name == CANCEL_SIGNAL:
+            payload = signal.payload if isinstance(signal.payload, dict) else {}
+            return str(payload.get("reason", "cancelled"))
+    return None

@@ -101,6 +101,7 @@ class Run:
         self.task: asyncio.Task[None] | None = None
         self.done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self.cancel_requested: str | None = None
+        self.started = False  # drive() began: cancelling the task now reaches its handlers
         self.cancel_when_live = False  # resumed only to be cancelled: stop where replay ends
         self.shutdown = False
         self.timed_out = False
@@ -142,6 +143,16 @@ class Run:
                     self.id, events, expected_seq=self.persisted_seq, owner=self.engine.owner,
                     update=update, consume_signal=consume_signal,
                 )
+            except asyncio.CancelledError:
+                # Cancelled while a store that really waits (PostgreSQL, Redis) was writing:
+                # the batch (with its row update) landed or not; keep our position true.
+                if events and not await self._landed(events[0]):
+                    self.pending[:0] = events
+                    raise
+                if events:
+                    self.persisted_seq = events[-1].seq
+                self.persisted_status, self.persisted_wake_at = status, wake_at
+                raise
             except BaseException as exc:
                 self.log.error("journal write failed, execution %s stops here: %s", self.id, exc)
                 self.fatal = exc
@@ -149,6 +160,10 @@ class Run:
             if events:
                 self.persisted_seq = events[-1].seq
             self.persisted_status, self.persisted_wake_at = status, wake_at
+
+    async def _landed(self, first: Event) -> bool:
+        found = await self.store.events(self.id, after=first.seq - 1, limit=1)
+        return bool(found) and found[0].seq == first.seq and found[0].type == first.type
 
     # -- positions ----------------------------------------------------------------------------
 
@@ -441,6 +456,7 @@ class Run:
         self.emit(EventType.TIMER_FIRED, {"pos": pos, "step_name": name})
 
     def wait_for_signal(self, name: str, timeout: float | None) -> Coroutine[Any, Any, Any]:
+        check_signal_name(name)
         return self._signal(self.next_pos(), name, timeout)
 
     async def _signal(self, pos: int, name: str, timeout: float | None) -> Any:
@@ -575,6 +591,7 @@ class Run:
 
     async def drive(self) -> None:
         """Run (or resume) the workflow function to its end and journal the outcome."""
+        self.started = True
         current.RUN.set(self)
         current.STEP.set(None)
         deadline_handle = None
@@ -582,6 +599,10 @@ class Run:
             deadline_handle = self.engine.clock.call_at(self.deadline, self._on_deadline)
         try:
             try:
+                if self.shutdown:
+                    raise Suspended("stopped before it started")
+                if self.cancel_requested is not None and not self.cancel_when_live:
+                    raise asyncio.CancelledError(self.cancel_requested)
                 result = await self.wf.fn(self.ctx, *self.args)
                 if self.fatal is not None:
                     raise self.fatal
@@ -651,8 +672,14 @@ class Run:
     def stop_now(self) -> None:
         """Stop running here without writing anything (the execution stays resumable)."""
         self.shutdown = True
-        if self.task is not None:
+        if self.task is not None and self.started:
             self.task.cancel()
+
+    def cancel(self, reason: str) -> None:
+        """Cancel the execution: compensate, then end it cancelled."""
+        self.cancel_requested = reason
+        if self.task is not None and self.started:
+            self.task.cancel(reason)
 
     def _cancel_now(self) -> None:
         self.cancel_when_live = False
@@ -665,6 +692,13 @@ class Run:
 
     def _elapsed_ms(self) -> float:
         return (self.engine.clock.time() - self.created_at) * 1000.0
+
+
+def check_signal_name(name: str) -> None:
+    """Names starting with `treadle.` are Treadle's own (e.g. cross-process cancel requests)."""
+    if not name or name.startswith("treadle."):
+        raise ValueError(f"signal name {name!r} is reserved or empty: names starting with "
+                         "'treadle.' are Treadle's own")
 
 
 def _journal_copies(value: Any, step: str) -> tuple[Any, Any]:
