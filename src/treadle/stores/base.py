@@ -218,12 +218,12 @@ def open_store(url: str) -> Store:
 
         return SQLiteStore(url)
     if scheme in ("postgresql", "postgres"):
-        from treadle.stores.postgres import PostgresStore  # type: ignore[import-not-found,unused-ignore]
+        from treadle.stores.postgres import PostgresStore
 
         store: Store = PostgresStore(url)
         return store
     if scheme in ("redis", "rediss"):
-        from treadle.stores.redis import RedisStore  # type: ignore[import-not-found,unused-ignore]
+        from treadle.stores.redis import RedisStore
 
         redis_store: Store = RedisStore(url)
         return redis_store

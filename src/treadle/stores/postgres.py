@@ -1,0 +1,394 @@
+"""The PostgreSQL store: the production and multi-machine backend.
+
+Many worker processes on many hosts share one database. Every operation is one SQL statement
+in autocommit mode, so one round trip and one commit: an append checks the journal's head and
+the lease (an `UPDATE … WHERE last_seq = … AND owner = …`) and inserts its events in the same
+statement; claims take rows with `SELECT … FOR UPDATE SKIP LOCKED`.
+
+URL: `postgresql://user:pass@host:5432/db?schema=treadle&pool_max=10`. Options Treadle reads
+(everything else goes to libpq unchanged, e.g. `sslmode`, `application_name`, `options`):
+
+- `schema`: the schema holding Treadle's tables (created if missing; default: the connection's
+  `search_path`, usually `public`).
+- `pool_min` / `pool_max`: connection pool size (default 1 / 10).
+- `pool_timeout`: seconds to wait for a free connection (default 30).
+- `prepare_threshold`: executions of a statement before psycopg prepares it server-side
+  (default 5; `none` never prepares, for PgBouncer in transaction mode).
+
+Migrations (`stores/sql/postgres/NNN_*.sql`) run on `open()` in one transaction under an
+advisory lock, so several processes may start at once; applied versions are recorded in
+`treadle_migrations`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from treadle.errors import JournalConflictError, StoreError, require
+from treadle.journal import Event, ExecutionStatus, ExecutionSummary, Page, Signal
+from treadle.stores.base import (
+    ClaimLimits,
+    Events,
+    ListQuery,
+    RowUpdate,
+    Signals,
+    Summaries,
+    choose_within_limits,
+    decode_cursor,
+    encode_cursor,
+)
+from treadle.stores.sql import migrations, queries
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
+    from psycopg_pool import AsyncConnectionPool
+
+_Q = queries("postgres")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_OPTIONS = ("schema", "pool_min", "pool_max", "pool_timeout", "prepare_threshold")
+_PRUNE_BATCH = 1000
+_SEP = "\x1e"  # joins a batch of events (see queries.sql)
+_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+
+
+def postgres_options(url: str) -> tuple[str, dict[str, str]]:
+    """Split a URL into the libpq conninfo and Treadle's own options."""
+    parts = urlsplit(url)
+    ours: dict[str, str] = {}
+    theirs: list[tuple[str, str]] = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in _OPTIONS:
+            ours[key] = value
+        else:
+            theirs.append((key, value))
+    scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
+    conninfo = urlunsplit((scheme, parts.netloc, parts.path, urlencode(theirs), parts.fragment))
+    return conninfo, ours
+
+
+class PostgresStore:
+    """A `Store` in a PostgreSQL database (psycopg 3, async, pooled)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conninfo, options = postgres_options(url)
+        self.schema = options.get("schema") or None
+        if self.schema is not None and not _IDENTIFIER.match(self.schema):
+            raise ValueError(f"schema must be a plain identifier, not {self.schema!r}")
+        self._min_size = int(options.get("pool_min", "1"))
+        self._max_size = int(options.get("pool_max", "10"))
+        if not 0 <= self._min_size <= self._max_size or self._max_size < 1:
+            raise ValueError("need 0 <= pool_min <= pool_max and pool_max >= 1")
+        self._timeout = float(options.get("pool_timeout", "30"))
+        threshold = options.get("prepare_threshold", "5").lower()
+        self._prepare_threshold = None if threshold == "none" else int(threshold)
+        self._pool: AsyncConnectionPool | None = None
+        self._opening = asyncio.Lock()
+        self._psycopg: Any = None
+
+    # -- connection ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        async with self._opening:
+            if self._pool is None:
+                await self._open()
+
+    async def _open(self) -> None:
+        self._psycopg = require("psycopg", "postgres")
+        pool_module = require("psycopg_pool", "postgres")
+        kwargs: dict[str, Any] = {"autocommit": True,
+                                  "prepare_threshold": self._prepare_threshold}
+        if self.schema is not None:
+            kwargs["options"] = f"-c search_path={self.schema}"
+            existing = dict(parse_qsl(urlsplit(self._conninfo).query)).get("options")
+            if existing:
+                kwargs["options"] = f"{existing} {kwargs['options']}"
+        pool: AsyncConnectionPool = pool_module.AsyncConnectionPool(
+            self._conninfo, min_size=self._min_size, max_size=self._max_size,
+            timeout=self._timeout, kwargs=kwargs, open=False, name="treadle",
+        )
+        try:
+            await pool.open(wait=True, timeout=self._timeout)
+            async with pool.connection() as conn:
+                await self._migrate(conn)
+        except self._psycopg.Error as exc:
+            await pool.close()
+            raise StoreError(f"cannot open {self._redacted()}: {exc}") from exc
+        except BaseException:
+            await pool.close()
+            raise
+        self._pool = pool
+
+    async def _migrate(self, conn: AsyncConnection[Any]) -> None:
+        sql = require("psycopg.sql", "postgres")
+        async with conn.transaction():
+            await conn.execute(_Q["migrate_lock"], {"schema": self.schema})
+            if self.schema is not None:
+                await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                    sql.Identifier(self.schema)))
+            await conn.execute(_Q["migrations_table"])
+            cur = await conn.execute(_Q["applied_migrations"])
+            done = {version for (version,) in await cur.fetchall()}
+            for version, script in migrations("postgres"):
+                if version in done:
+                    continue
+                await conn.execute(script)
+                await conn.execute(_Q["record_migration"],
+                                   {"version": version, "applied_at": time.time()})
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+        if self._pool is None:
+            await self.open()
+        assert self._pool is not None
+        task = asyncio.current_task()
+        cancels = 0 if task is None else task.cancelling()
+        try:
+            async with self._pool.connection() as conn:
+                yield conn
+        except self._psycopg.Error as exc:
+            raise StoreError(f"{self._redacted()}: {exc}") from exc
+        if task is not None and task.cancelling() > cancels:
+            # The pool waits for a connection with asyncio.wait_for, which on Python 3.11 can
+            # swallow a cancellation that arrives as the wait ends (CPython gh-86296): a
+            # cancelled caller would carry on as if nothing happened. Deliver it.
+            raise asyncio.CancelledError()
+
+    async def _one(self, name: str, params: dict[str, Any]) -> Any:
+        async with self._connection() as conn:
+            cur = await conn.execute(_Q[name], params)
+            return await cur.fetchone()
+
+    async def _all(self, name: str, params: dict[str, Any]) -> list[Any]:
+        async with self._connection() as conn:
+            cur = await conn.execute(_Q[name], params)
+            return await cur.fetchall()
+
+    def _redacted(self) -> str:
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        return f"postgresql://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+    # -- executions ---------------------------------------------------------------------------
+
+    async def create(
+        self, row: ExecutionSummary, events: Sequence[Event]
+    ) -> tuple[ExecutionSummary, bool]:
+        stored = replace(row, last_seq=events[-1].seq if events else 0)
+        params = {name: getattr(stored, name) for name in _ROW_FIELDS}
+        params["status"] = str(row.status)
+        params.update(_event_batch(events))
+        params["first"] = events[0].seq if events else 1
+        while True:
+            async with self._connection() as conn:
+                try:
+                    cur = await conn.execute(_Q["create"], params)
+                except self._psycopg.errors.UniqueViolation as exc:
+                    raise JournalConflictError(f"execution {row.id} already exists") from exc
+                found = await cur.fetchone()
+                if found is not None and found[0] == 1:
+                    return stored, True
+                if row.idempotency_key is None:  # pragma: no cover - ON CONFLICT needs a key
+                    raise StoreError(f"execution {row.id} was not inserted")
+                cur = await conn.execute(_Q["get_by_key"], {"key": row.idempotency_key})
+                existing = await cur.fetchone()
+            if existing is not None:
+                return _row(existing), False
+            # The holder of the key was pruned in between: the key is free again.
+
+    async def append(
+        self,
+        execution_id: str,
+        events: Sequence[Event],
+        *,
+        expected_seq: int,
+        owner: str | None,
+        update: RowUpdate | None = None,
+        consume_signal: int | None = None,
+    ) -> None:
+        if events and (events[0].seq != expected_seq + 1
+                       or events[-1].seq != expected_seq + len(events)):
+            raise JournalConflictError(f"event seqs do not follow seq {expected_seq}")
+        params: dict[str, Any] = {"id": execution_id, "expected": expected_seq, "owner": owner}
+        if not events and update is None and consume_signal is None:
+            found = await self._one("check_position", params)
+        else:
+            params.update(_event_batch(events))
+            params["last"] = events[-1].seq if events else expected_seq
+            params["updated_at"] = events[-1].created_at if events else None
+            params["signal"] = consume_signal
+            name = "append"
+            if update is not None:
+                name = "append_update"
+                params.update(status=str(update.status), wake_at=update.wake_at,
+                              finished_at=update.finished_at, error=update.error)
+            found = await self._one(name, params)
+        if found is None or found[0] != 1:
+            raise JournalConflictError(
+                f"execution {execution_id}: journal is not at seq {expected_seq} "
+                f"owned by {owner!r}"
+            )
+
+    async def get(self, execution_id: str) -> ExecutionSummary | None:
+        found = await self._one("get", {"id": execution_id})
+        return None if found is None else _row(found)
+
+    async def events(
+        self, execution_id: str, *, after: int = 0, limit: int | None = None
+    ) -> Events:
+        rows = await self._all("events", {"id": execution_id, "after": after, "limit": limit})
+        return [Event(execution_id, seq, kind, data, at) for seq, kind, data, at in rows]
+
+    async def list(self, query: ListQuery) -> Page[ExecutionSummary]:
+        clauses: list[str] = []
+        params: dict[str, Any] = {"limit": query.limit + 1}
+        for column, value in (
+            ("workflow", query.workflow),
+            ("status", None if query.status is None else str(query.status)),
+            ("parent_id", query.parent_id),
+            ("tenant_id", query.tenant_id),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = %({column})s::text")
+                params[column] = value
+        if query.created_after is not None:
+            clauses.append("created_at >= %(after)s::float8")
+            params["after"] = query.created_after
+        if query.created_before is not None:
+            clauses.append("created_at < %(before)s::float8")
+            params["before"] = query.created_before
+        if query.cursor:
+            params["cursor_at"], params["cursor_id"] = decode_cursor(query.cursor)
+            clauses.append("(created_at, id) < (%(cursor_at)s::float8, %(cursor_id)s::text)")
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = f"{_Q['select_rows']}{where} ORDER BY created_at DESC, id DESC LIMIT %(limit)s"
+        async with self._connection() as conn:
+            cur = await conn.execute(sql, params)
+            rows = [_row(r) for r in await cur.fetchall()]
+        if len(rows) > query.limit:
+            last = rows[query.limit - 1]
+            return Page(rows[: query.limit], encode_cursor(last.created_at, last.id))
+        return Page(rows)
+
+    # -- leases -------------------------------------------------------------------------------
+
+    async def claim(
+        self,
+        owner: str,
+        *,
+        now: float,
+        lease_until: float,
+        limit: int,
+        execution_id: str | None = None,
+        due_only: bool = False,
+        queues: Sequence[str] | None = None,
+        limits: ClaimLimits | None = None,
+    ) -> Summaries:
+        if limit <= 0:
+            return []
+        params: dict[str, Any] = {
+            "now": now, "queues": None if queues is None else list(queues),
+            "limit": limit if limits is None else max(limit * 10, 500),
+        }
+        if execution_id is not None:
+            name = "claim_one_candidate"
+            params.update(id=execution_id, due_only=due_only)
+        else:
+            name = "claim_due_candidates" if due_only else "claim_candidates"
+        async with self._connection() as conn, conn.transaction():
+            if limits is not None:
+                await conn.execute(_Q["claim_lock"])
+            cur = await conn.execute(_Q[name], params)
+            candidates = [(i, q, w, p) for i, q, w, p in await cur.fetchall()]
+            running: list[tuple[str, str, str | None]] = []
+            recent: dict[str, int] = {}
+            if limits is not None and candidates:
+                cur = await conn.execute(_Q["running_usage"], {"now": now})
+                running = [(q, w, p) for q, w, p in await cur.fetchall()]
+                if limits.queue_rate:
+                    cur = await conn.execute(_Q["recent_starts"],
+                                             {"since": now - limits.rate_window})
+                    recent = {q: int(n) for q, n in await cur.fetchall()}
+            chosen = choose_within_limits(candidates, running, recent, limits, limit)
+            if not chosen:
+                return []
+            cur = await conn.execute(_Q["take_leases"], {
+                "owner": owner, "lease_until": lease_until, "now": now, "ids": chosen})
+            rows = {r.id: r for r in (_row(found) for found in await cur.fetchall())}
+        return [rows[ident] for ident in chosen]
+
+    async def depth(self, queue: str) -> int:
+        found = await self._one("depth", {"queue": queue})
+        return int(found[0])
+
+    async def renew(self, owner: str, execution_ids: Sequence[str], lease_until: float) -> int:
+        if not execution_ids:
+            return 0
+        async with self._connection() as conn:
+            cur = await conn.execute(_Q["renew"], {"owner": owner, "ids": list(execution_ids),
+                                                   "lease_until": lease_until})
+            return cur.rowcount
+
+    async def release(self, execution_id: str, owner: str) -> None:
+        async with self._connection() as conn:
+            await conn.execute(_Q["release"], {"id": execution_id, "owner": owner})
+
+    # -- signals and retention ----------------------------------------------------------------
+
+    async def send_signal(self, execution_id: str, name: str, payload: Any, now: float) -> int:
+        found = await self._one("send_signal", {"id": execution_id, "name": name,
+                                                "payload": _dumps(payload), "created_at": now})
+        if found is None:
+            raise JournalConflictError(f"execution {execution_id} does not exist")
+        return int(found[0])
+
+    async def signals(self, execution_id: str) -> Signals:
+        rows = await self._all("signals", {"id": execution_id})
+        return [Signal(*r) for r in rows]
+
+    async def prune(self, finished_before: float) -> int:
+        total = 0
+        while True:
+            found = await self._one("prune", {"before": finished_before, "batch": _PRUNE_BATCH})
+            count = int(found[0]) if found else 0
+            total += count
+            if count < _PRUNE_BATCH:
+                return total
+
+
+_ROW_FIELDS = (
+    "id", "workflow", "version", "status", "created_at", "updated_at", "finished_at",
+    "idempotency_key", "parent_id", "error", "queue", "priority", "tenant_id", "partition_key",
+    "started_at", "owner", "lease_until", "wake_at", "last_seq",
+)
+
+
+def _event_batch(events: Sequence[Event]) -> dict[str, str]:
+    """Events as three chr(30)-joined strings (see queries.sql); seqs are implied."""
+    types = _SEP.join(ev.type for ev in events)
+    if types.count(_SEP) != max(len(events) - 1, 0):
+        raise ValueError("event types must not contain the character U+001E")
+    return {
+        "types": types,
+        "datas": _SEP.join(_dumps(ev.data) for ev in events),
+        "times": _SEP.join(repr(float(ev.created_at)) for ev in events),
+    }
+
+
+def _row(found: Sequence[Any]) -> ExecutionSummary:
+    values = dict(zip(_ROW_FIELDS, found, strict=True))
+    values["status"] = ExecutionStatus(values["status"])
+    return ExecutionSummary(**values)
