@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import Request
 
@@ -36,14 +37,14 @@ class ServerState:
     metrics: MetricsObserver
     auth: Authenticator
     settings: Settings
-    background: set[asyncio.Future[None]] = field(default_factory=set)
+    background: set[asyncio.Future[Any]] = field(default_factory=set)
 
-    def keep(self, task: asyncio.Future[None]) -> None:
+    def keep(self, task: asyncio.Future[Any]) -> None:
         """Hold a task that may outlive its request until it ends (its error is logged)."""
         self.background.add(task)
         task.add_done_callback(self._done)
 
-    def _done(self, task: asyncio.Future[None]) -> None:
+    def _done(self, task: asyncio.Future[Any]) -> None:
         self.background.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.info("background task failed: %s", task.exception())

@@ -336,7 +336,7 @@ async def cancel_execution(
 
 
 @router.post("/executions/{execution_id}/signals", response_model=StatusOut, status_code=202,
-             responses=errors(404, 409, 422), summary="Send a signal")
+             responses=errors(400, 404, 409, 422), summary="Send a signal")
 async def send_signal(
     execution_id: ExecutionId, body: SignalBody, request: Request, principal: Writer
 ) -> Any:
@@ -347,6 +347,8 @@ async def send_signal(
         raise _finished(execution_id, str(row.status))
     try:
         await st.engine.signal(execution_id, body.name, body.payload)
+    except ValueError as exc:  # a reserved name such as "treadle.cancel"
+        raise ApiError(400, "invalid_signal", str(exc)) from exc
     except ExecutionNotFoundError as exc:
         raise not_found("execution", execution_id) from exc
     except TreadleError as exc:
