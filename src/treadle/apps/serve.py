@@ -1,0 +1,75 @@
+"""`serve_app`: serve a YAML application with uvicorn (blocking)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from treadle.apps.asgi import ASGIApp, asgi_app
+from treadle.apps.runtime import AppRuntime, build_app
+from treadle.errors import require
+
+if TYPE_CHECKING:
+    from treadle.engine import Registry
+
+
+def serve_app(
+    config_path: str | os.PathLike[str],
+    store_url: str,
+    host: str | None = None,
+    port: int | None = None,
+    *,
+    registry: Registry | None = None,
+    api_keys: Iterable[str] | Mapping[str, str] | None = None,
+    control_plane: bool = True,
+    fallback: Callable[[AppRuntime], ASGIApp] | None = None,
+    recover: bool = True,
+    log_level: str = "info",
+    graceful_shutdown_seconds: int = 5,
+    **uvicorn_options: Any,
+) -> None:
+    """Serve the application in `config_path` until interrupted.
+
+    Opens an engine on `store_url` with `registry` (a fresh one by default; the app's
+    pipelines are added to it as `pipeline:<name>`), builds the app (ConfigError on any
+    problem, before anything listens), and runs uvicorn on the http.server module's address —
+    `host`/`port` override it; with no http.server the default is 127.0.0.1:8080. Startup
+    opens the store, resumes executions left by dead processes (`recover`), starts the
+    modules in dependency order and then the triggers; SIGINT/SIGTERM stop the triggers and
+    modules, then close the store (executions still running stay resumable).
+
+    With `control_plane` (and the server extra installed) the control plane
+    (`treadle.server.create_app`, protected by `api_keys`) is served behind the config's
+    routes: a path the config routes wins. `fallback(runtime)` replaces it with any ASGI
+    app; it must not close the engine itself (this function does).
+    """
+    uvicorn = require("uvicorn", "server")
+    from treadle.engine import Engine, Registry
+
+    engine = Engine(store_url, registry=registry if registry is not None else Registry())
+    runtime = build_app(config_path, engine)
+    behind: ASGIApp | None = None
+    if fallback is not None:
+        behind = fallback(runtime)
+    elif control_plane:
+        from treadle.server import create_app
+
+        behind = create_app(engine, api_keys=api_keys, recover=False, close_engine=False)
+    app = asgi_app(runtime, behind, recover=recover)
+    default_host, default_port = runtime.address
+    options: dict[str, Any] = {"timeout_graceful_shutdown": graceful_shutdown_seconds}
+    server = runtime.server
+    if server is not None and server.idle_timeout:
+        options["timeout_keep_alive"] = max(1, int(server.idle_timeout))
+    options.update(uvicorn_options)
+    config = uvicorn.Config(app, host=host or default_host,
+                            port=port if port is not None else default_port,
+                            log_level=log_level, lifespan="on", **options)  # fmt: skip
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown
+        pass
+
+
+__all__ = ["serve_app"]

@@ -1,0 +1,264 @@
+"""Messaging modules: messaging.broker (in-memory pub/sub) and webhook.sender."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from treadle.errors import TreadleError, require
+from treadle.modules.base import BuildContext, Module
+from treadle.modules.registry import register
+
+logger = logging.getLogger("treadle.messaging")
+
+MessageHandler = Callable[[bytes], Awaitable[Any] | Any]
+
+
+class BrokerFullError(TreadleError):
+    """A topic's queue stayed full for the whole delivery timeout."""
+
+
+def encode_message(message: Any) -> bytes:
+    """Messages travel as bytes, as in the Go broker: mappings and lists as JSON."""
+    if isinstance(message, bytes):
+        return message
+    if isinstance(message, str):
+        return message.encode()
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
+@dataclass(eq=False)
+class Subscription:
+    topic: str
+    handler: MessageHandler
+    queue: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(10_000))
+    task: asyncio.Task[None] | None = None
+    broker: MemoryBroker | None = None
+
+    def unsubscribe(self) -> None:
+        if self.broker is not None:
+            self.broker.unsubscribe(self)
+
+
+class MemoryBroker(Module):
+    """Topics with any number of subscribers; each subscriber gets every message of its
+    topic, in publish order, from its own queue (a slow subscriber does not block others)."""
+
+    type = "messaging.broker"
+
+    def __init__(self, name: str, config: dict[str, Any]) -> None:
+        super().__init__(name, config)
+        from treadle.steps._durations import parse_duration
+
+        size = config.get("maxQueueSize", 10_000)
+        self.max_queue = int(size) if isinstance(size, int | float) and size > 0 else 10_000
+        self.delivery_timeout = parse_duration(config.get("deliveryTimeout") or "30s",
+                                               "deliveryTimeout")  # fmt: skip
+        self.subscriptions: list[Subscription] = []
+        self.running = False
+        self.published = 0
+        self.failed = 0
+
+    def subscribe(self, topic: str, handler: MessageHandler) -> Subscription:
+        """Call `handler(message_bytes)` (sync or async) for each message on `topic` (`*`
+        subscribes to every topic)."""
+        sub = Subscription(topic, handler, asyncio.Queue(self.max_queue), broker=self)
+        self.subscriptions.append(sub)
+        if self.running:
+            sub.task = asyncio.get_running_loop().create_task(self._deliver(sub))
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        if sub in self.subscriptions:
+            self.subscriptions.remove(sub)
+        if sub.task is not None:
+            sub.task.cancel()
+
+    async def publish(self, topic: str, message: Any) -> None:
+        """Queue `message` for every subscriber of `topic`."""
+        data = encode_message(message)
+        self.published += 1
+        for sub in [s for s in self.subscriptions if s.topic in (topic, "*")]:
+            try:
+                await asyncio.wait_for(sub.queue.put(data), self.delivery_timeout)
+            except TimeoutError as exc:
+                raise BrokerFullError(f"broker {self.name!r}: topic {topic!r} queue is full "
+                                      f"({self.max_queue} messages)") from exc  # fmt: skip
+
+    async def _deliver(self, sub: Subscription) -> None:
+        while True:
+            data = await sub.queue.get()
+            try:
+                result = sub.handler(data)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                self.failed += 1
+                logger.exception("broker %r: a subscriber of %r failed", self.name, sub.topic)
+            finally:
+                sub.queue.task_done()
+
+    async def drain(self) -> None:
+        """Wait until every queued message has been handled (for tests and shutdown)."""
+        for sub in list(self.subscriptions):
+            await sub.queue.join()
+
+    async def start(self) -> None:
+        self.running = True
+        loop = asyncio.get_running_loop()
+        for sub in self.subscriptions:
+            if sub.task is None:
+                sub.task = loop.create_task(self._deliver(sub))
+
+    async def stop(self) -> None:
+        self.running = False
+        for sub in self.subscriptions:
+            if sub.task is not None:
+                sub.task.cancel()
+                with contextlib.suppress(BaseException):
+                    await sub.task
+                sub.task = None
+
+    def handle(self, action: str, data: dict[str, Any]) -> Awaitable[None]:
+        """For step.delegate: `publish` {topic, message}."""
+        if action != "publish":
+            raise ValueError(f"messaging.broker {self.name!r} has no action {action!r}")
+        return self.publish(str(data["topic"]), data.get("message", {}))
+
+
+@register(
+    "messaging.broker",
+    category="messaging",
+    provides=("broker", "service"),
+    doc="""
+An in-memory publish/subscribe broker. `step.publish` (`broker: <this module>`) sends to a
+topic; `event` triggers subscribe pipelines to topics. Messages are bytes (mappings become
+JSON); each subscriber has its own queue of at most `maxQueueSize` messages, handled in
+order; a publish that finds a queue full for `deliveryTimeout` fails. Being in memory,
+queued messages do not survive a restart (the executions they started do).
+""",
+    schema={
+        "type": "object",
+        "properties": {
+            "maxQueueSize": {"type": "integer", "minimum": 1, "default": 10000,
+                             "description": "Queue size per subscriber."},
+            "deliveryTimeout": {"type": ["string", "number"], "default": "30s",
+                                "description": "Longest wait for queue space."},
+        },
+    },
+    example="""
+- name: events
+  type: messaging.broker
+  config: {maxQueueSize: 1000}
+""",
+)
+def _broker(name: str, config: dict[str, Any], ctx: BuildContext) -> MemoryBroker:
+    return MemoryBroker(name, config)
+
+
+# -- webhook.sender -------------------------------------------------------------------------
+
+
+class WebhookDeliveryError(TreadleError):
+    """Every attempt to deliver a webhook failed."""
+
+
+class WebhookSender(Module):
+    """POSTs JSON to URLs with retries and exponential back-off; failures go to a dead-letter
+    list (`dead_letters`)."""
+
+    type = "webhook.sender"
+
+    def __init__(self, name: str, config: dict[str, Any]) -> None:
+        super().__init__(name, config)
+        from treadle.steps._durations import parse_duration
+
+        retries = config.get("maxRetries", 3)
+        self.max_retries = int(retries) if isinstance(retries, int | float) else 3
+        self.initial_backoff = parse_duration(config.get("initialBackoff", "1s"),
+                                              "initialBackoff")  # fmt: skip
+        self.max_backoff = parse_duration(config.get("maxBackoff", "60s"), "maxBackoff")
+        self.multiplier = float(config.get("backoffMultiplier", 2.0))
+        self.timeout = parse_duration(config.get("timeout", "30s"), "timeout")
+        self.dead_letters: list[dict[str, Any]] = []
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        self.transport: Any = None
+        """An httpx transport to use instead of the network (tests)."""
+
+    async def send(self, url: str, payload: Any,
+                   headers: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
+        """POST `payload` as JSON; `{status_code, attempts, body}`. Retries transport errors
+        and 5xx/408/429 answers; raises WebhookDeliveryError when all attempts fail."""
+        httpx = require("httpx", "http")
+        delay = self.initial_backoff
+        last = ""
+        async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as client:
+            for attempt in range(1, self.max_retries + 2):
+                try:
+                    response = await client.post(url, json=payload, headers=headers or {})
+                    if response.status_code < 400:
+                        return {"status_code": response.status_code, "attempts": attempt,
+                                "body": response.text}  # fmt: skip
+                    last = f"HTTP {response.status_code}"
+                    if response.status_code < 500 and response.status_code not in (408, 429):
+                        break
+                except httpx.HTTPError as exc:
+                    last = f"{type(exc).__name__}: {exc}"
+                if attempt <= self.max_retries:
+                    await self.sleep(delay)
+                    delay = min(self.max_backoff, delay * self.multiplier)
+        self.dead_letters.append({"url": url, "payload": payload, "error": last})
+        raise WebhookDeliveryError(f"webhook to {url} failed: {last}")
+
+    async def handle(self, action: str, data: dict[str, Any]) -> dict[str, Any]:
+        """For step.delegate: `send` {url, payload, headers}."""
+        if action not in ("send", ""):
+            raise ValueError(f"webhook.sender {self.name!r} has no action {action!r} (send)")
+        return await self.send(str(data["url"]), data.get("payload", {}),
+                               data.get("headers") if isinstance(data.get("headers"), dict)
+                               else None)  # fmt: skip
+
+
+@register(
+    "webhook.sender",
+    category="integration",
+    provides=("service",),
+    doc="""
+Outbound webhooks: `send(url, payload, headers)` POSTs JSON with httpx, retrying transport
+errors and 5xx/408/429 answers up to `maxRetries` times with exponential back-off; a
+delivery that fails for good is kept in the module's dead-letter list and raises. From a
+pipeline: `step.delegate` with `action: send` and `{url, payload, headers}` in the data.
+""",
+    schema={
+        "type": "object",
+        "properties": {
+            "maxRetries": {"type": "integer", "minimum": 0, "default": 3,
+                           "description": "Retries after the first attempt."},
+            "initialBackoff": {"type": ["string", "number"], "default": "1s",
+                               "description": "First back-off."},
+            "maxBackoff": {"type": ["string", "number"], "default": "60s",
+                           "description": "Longest back-off."},
+            "backoffMultiplier": {"type": "number", "minimum": 1, "default": 2,
+                                  "description": "Back-off growth."},
+            "timeout": {"type": ["string", "number"], "default": "30s",
+                        "description": "Per-attempt timeout."},
+        },
+    },
+    example="""
+- name: hooks
+  type: webhook.sender
+  config: {maxRetries: 5}
+""",
+)
+def _webhook(name: str, config: dict[str, Any], ctx: BuildContext) -> WebhookSender:
+    return WebhookSender(name, config)
+
+
+__all__ = ["BrokerFullError", "MemoryBroker", "Subscription", "WebhookDeliveryError",
+           "WebhookSender", "encode_message"]  # fmt: skip
