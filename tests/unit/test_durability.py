@@ -18,7 +18,7 @@ gate = {"event": asyncio.Event()}
 
 
 @pytest.fixture(autouse=True)
-def _reset() -> None:
+def _reset_durability() -> None:
     effects.clear()
     gate["event"] = asyncio.Event()
 

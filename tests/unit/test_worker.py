@@ -18,7 +18,7 @@ gates: dict[str, asyncio.Event] = {}
 
 
 @pytest.fixture(autouse=True)
-def _reset() -> None:
+def _reset_worker() -> None:
     log.clear()
     gates.clear()
 
