@@ -154,11 +154,21 @@ def test_signal_errors(populated: Populated) -> None:
     assert out.returncode == 2 and "--payload" in out.stderr
 
 
+def test_cancel_an_execution_another_process_runs(cli: Cli) -> None:
+    proc, running = _start_approval(cli, 4)
+    requested = cli("executions", "cancel", running, "--reason", "from another shell")
+    assert requested.returncode == 0, requested.stderr
+    assert "cancel requested" in requested.stdout
+    _, stderr = proc.communicate(timeout=30)  # the process running it carries it out
+    assert proc.returncode == 1 and "cancelled" in stderr
+    view = cli.json("executions", "show", running)
+    assert view["status"] == "cancelled"
+    assert view["error"]["message"] == "from another shell"
+    assert {s["name"]: s for s in view["steps"]}["reserve"]["compensated"]
+
+
 def test_cancel_resume_and_interrupt(cli: Cli) -> None:
     proc, running = _start_approval(cli, 2)
-    held = cli("executions", "cancel", running, "--import", "cliflows")
-    assert held.returncode == 1 and "cancel it there" in held.stderr
-
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 128 + signal.SIGTERM

@@ -158,31 +158,35 @@ def cancel(
     """Cancel an execution: its completed saga steps are compensated, then it ends cancelled.
 
     An execution that no process runs is cancelled here, so its workflow's code must be
-    loaded (`--import MODULE`) to run the compensations. One running in another process
-    must be cancelled there.
+    loaded (`--import MODULE`) to run the compensations. One that another live process runs
+    is sent a cancel request, which that process carries out (within a second while the
+    execution waits, within a heartbeat while it runs).
     """
     registry = registry_for(import_all(imports or []))
 
-    async def work(engine: Engine) -> tuple[bool, Execution]:
+    async def work(engine: Engine) -> tuple[str, Execution]:
         row = await engine.store.get(execution_id)
         if row is None:
             raise ExecutionNotFoundError(f"no execution {execution_id}")
         if row.status.is_terminal:
-            return True, await engine.get(execution_id)
+            return "ended", await engine.get(execution_id)
         held = row.owner is not None and (row.lease_until or 0) > time.time()
         if not held:
             _require_loaded(registry, row.workflow, row.version)
-        await engine.cancel(execution_id, reason)
-        return False, await engine.get(execution_id)
+        done = await engine.cancel(execution_id, reason)
+        return ("cancelled" if done else "requested"), await engine.get(execution_id)
 
-    ended, ex = run_async(store, work, registry=registry)
+    outcome, ex = run_async(store, work, registry=registry)
     if as_json:
-        print_json(execution_view(ex))
+        print_json({**execution_view(ex), "cancel": outcome})
         return
     out = console()
-    if ended:
+    if outcome == "ended":
         out.print(Text(f"execution {ex.id} had already ended: ").append_text(
             status_text(ex.status)))
+        return
+    if outcome == "requested":
+        out.print(f"cancel requested: the process running execution {ex.id} cancels it")
         return
     compensated = [s.name for s in ex.steps if s.compensated]
     line = Text(f"execution {ex.id} ").append_text(status_text(ex.status))
