@@ -354,6 +354,9 @@ def build_app(
     module_set = build_modules(app, module_types, ctx=ctx, extra=modules)
     application = load_application(app, registry=engine.registry, modules=module_set,
                                    step_types=step_types)  # fmt: skip
+    from treadle.statemachine.app import attach
+
+    attach(app, module_set, application, engine)
     metrics = next((m for m in module_set.values()
                     if callable(getattr(m, "observe_pipeline", None))), None)  # fmt: skip
     dispatcher = Dispatcher(engine, application, metrics)

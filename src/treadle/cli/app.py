@@ -20,6 +20,8 @@ COMMANDS: tuple[str, ...] = (
     "treadle.cli.worker",       # treadle worker --queue Q --concurrency N --import M
     "treadle.cli.db",           # treadle db upgrade
     "treadle.cli.serve",        # treadle serve [CONFIG.yaml]
+    "treadle.cli.validate",     # treadle validate APP.yaml [--schema]
+    "treadle.cli.test",         # treadle test APP_test.yaml
 )
 
 

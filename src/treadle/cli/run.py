@@ -31,11 +31,16 @@ def register(app: typer.Typer) -> None:
 
 def run(
     workflow: Annotated[str, typer.Argument(
-        metavar="MODULE:WORKFLOW",
+        metavar="MODULE:WORKFLOW | APP.yaml",
         help="The workflow: a @treadle.workflow attribute of MODULE, or a registered name. "
-        "MODULE is importable from the current directory, or a path/to/file.py.",
+        "MODULE is importable from the current directory, or a path/to/file.py. Or a YAML "
+        "application, with --pipeline.",
         show_default=False,
     )],
+    pipeline: Annotated[str | None, typer.Option(
+        "--pipeline", "-p", envvar="TREADLE_PIPELINE", metavar="NAME",
+        help="With APP.yaml: the pipeline to run (its --input is the trigger data).",
+    )] = None,
     input_: Annotated[str | None, typer.Option(
         "--input", envvar="TREADLE_INPUT", metavar="JSON",
         help="The workflow's single argument, as JSON (object, array or scalar); "
@@ -64,6 +69,11 @@ def run(
     """
     arguments = _arguments(input_, args)
     setup_logging()
+    if workflow.endswith((".yaml", ".yml")):
+        _run_pipeline(workflow, pipeline, arguments, store, as_json)
+        return
+    if pipeline is not None:
+        raise typer.BadParameter("--pipeline goes with an APP.yaml", param_hint="--pipeline")
     wf, registry = load_workflow(workflow)
     wanted = str(uuid.uuid4())
     started: list[str] = []
@@ -89,6 +99,34 @@ def run(
                 f"interrupted ({stop}): execution {started[0]} stays in the store; resume it "
                 f"with `treadle executions resume --import {module}`", style="yellow"))
         raise typer.Exit(stop.exit_code) from None
+    _report(ex, row, as_json)
+
+
+def _run_pipeline(path: str, pipeline: str | None, arguments: list[Any], store: str,
+                  as_json: bool) -> None:
+    """Run one pipeline of a YAML application once (its modules started, not its triggers'
+    servers) and report it like a workflow."""
+    from treadle.apps import build_app
+
+    if pipeline is None:
+        raise typer.BadParameter("name the pipeline to run from the application",
+                                 param_hint="--pipeline")
+    if len(arguments) > 1 or (arguments and not isinstance(arguments[0], dict)):
+        raise typer.BadParameter("a pipeline takes one JSON object (its trigger data)",
+                                 param_hint="--input")
+    trigger = arguments[0] if arguments else {}
+
+    async def work(engine: Engine) -> tuple[Execution, ExecutionSummary | None]:
+        runtime = build_app(path, engine)
+        async with runtime:
+            handle = await runtime.application.start_pipeline(engine, pipeline, trigger)
+            try:
+                await handle.result()
+            except (ExecutionFailedError, ExecutionCancelledError):
+                pass
+        return await engine.get(handle.id), await engine.store.get(handle.id)
+
+    ex, row = run_async(store, work)
     _report(ex, row, as_json)
 
 

@@ -39,7 +39,7 @@ def serve(
     require("uvicorn", "server")
     registry = registry_for(import_all(imports or []))
     if config is not None:
-        from treadle.apps import serve_app  # type: ignore[import-not-found,unused-ignore]
+        from treadle.apps import serve_app
 
         serve_app(config, store, host=host, port=port, registry=registry, api_keys=api_key)
         return

@@ -36,7 +36,7 @@ Factory = Callable[[str, dict[str, Any], "BuildContext"], "Module"]
 FAMILIES = ("http", "middleware", "auth", "storage", "messaging", "infra")
 """Modules of `treadle.modules` that register the built-in types, in documentation order."""
 
-PROVIDERS: list[str] = []
+PROVIDERS: list[str] = ["treadle.statemachine.provider"]
 """Other importable modules that register module types (e.g. the state machine package)."""
 
 GO_ONLY_TYPES = frozenset({
@@ -49,7 +49,7 @@ GO_ONLY_TYPES = frozenset({
     "eventlogger.modular", "storage.s3", "storage.gcs", "notification.slack",
     "openapi.consumer", "openapi.generator", "secrets.vault", "secrets.aws",
     "jsonschema.modular", "eventbus.modular", "dynamic.component", "data.transformer",
-    "workflow.registry", "statemachine.engine", "state.tracker",
+    "workflow.registry",
 })  # fmt: skip
 """Module types of GoCodeAlone/workflow that Treadle does not implement (yet): configs using
 them are reported as unsupported rather than as typos."""

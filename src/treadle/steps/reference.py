@@ -23,7 +23,8 @@ MARKER = "<!-- Generated from the step schemas by `python -m treadle.steps.refer
 
 _TITLES = {"data": "Data", "http": "HTTP", "webhook": "Webhook", "db": "Database",
            "cache": "Cache",
-           "messaging": "Messaging", "flow": "Flow control and durable waits"}  # fmt: skip
+           "messaging": "Messaging", "flow": "Flow control and durable waits",
+           "statemachine": "State machine"}  # fmt: skip
 
 
 def _type_of(prop: dict[str, Any]) -> str:

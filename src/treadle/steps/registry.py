@@ -42,7 +42,7 @@ Check = Callable[[dict[str, Any], "Checker"], None]
 
 Kind = Literal["task", "flow"]
 
-FAMILIES = ("data", "http", "webhook", "db", "cache", "messaging", "flow")
+FAMILIES = ("data", "http", "webhook", "db", "cache", "messaging", "flow", "statemachine")
 """Modules of `treadle.steps` that register the built-in step types, in documentation order."""
 
 
