@@ -11,12 +11,15 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import treadle
 from chaos.worker_app import chaos_five
+from stores.storekit import PG_URL, drop_pg_schema, require_service, with_option
 from treadle.stores import ListQuery, open_store
 
 APP = Path(__file__).with_name("worker_app.py")
@@ -62,8 +65,18 @@ def effects(tmp_path: Path) -> Path:
     return path
 
 
-def test_killed_workers_lose_nothing_and_never_overlap(tmp_path: Path, effects: Path) -> None:
-    store = f"sqlite:///{tmp_path}/chaos.db"
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.services)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/chaos.db"
+        return
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    schema = f"treadle_chaos_{uuid.uuid4().hex[:12]}"
+    yield with_option(PG_URL, "schema", schema)
+    drop_pg_schema(schema)
+
+
+def test_killed_workers_lose_nothing_and_never_overlap(store: str, effects: Path) -> None:
 
     async def enqueue() -> list[str]:
         engine = treadle.Engine(store)
