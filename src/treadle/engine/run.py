@@ -403,25 +403,29 @@ class Run:
 
     async def _wait(self, pos: int, reason: str, waiting: Awaitable[Any], **info: Any) -> Any:
         """Await `waiting`; while every branch of the execution waits, it is suspended."""
-        if self.cancel_when_live or self.engine.draining:
-            if inspect.iscoroutine(waiting):
-                waiting.close()
-            if self.engine.draining:
-                raise Suspended("the worker is draining")
-            self._cancel_now()
-        self.active -= 1
-        if self.active == 0:
-            self._suspend(pos, reason, info)
         try:
-            await self.flush()
-            return await waiting
+            if self.cancel_when_live or self.engine.draining:
+                if self.engine.draining:
+                    raise Suspended("the worker is draining")
+                self._cancel_now()
+            self.active -= 1
+            if self.active == 0:
+                self._suspend(pos, reason, info)
+            try:
+                await self.flush()
+                return await waiting
+            finally:
+                self.timers.pop(pos, None)
+                self.active += 1
+                if self.status == ExecutionStatus.SUSPENDED:
+                    self.status = ExecutionStatus.RUNNING
+                    self.wake_at = None
+                    self.emit(EventType.EXECUTION_RESUMED, {"pos": pos})
         finally:
-            self.timers.pop(pos, None)
-            self.active += 1
-            if self.status == ExecutionStatus.SUSPENDED:
-                self.status = ExecutionStatus.RUNNING
-                self.wake_at = None
-                self.emit(EventType.EXECUTION_RESUMED, {"pos": pos})
+            # never awaited when something above raised first: close it (no leak warning)
+            if inspect.iscoroutine(waiting) and \
+                    inspect.getcoroutinestate(waiting) == inspect.CORO_CREATED:
+                waiting.close()
 
     def _suspend(self, pos: int, reason: str, info: dict[str, Any]) -> None:
         self.wake_at = min(self.timers.values()) if self.timers else None
