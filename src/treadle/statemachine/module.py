@@ -144,7 +144,9 @@ def register_module_types(registry: ModuleRegistry | None = None) -> None:
         @target.register("statemachine.engine", schema=ENGINE_SCHEMA, category="statemachine",
                          doc="State machine definitions (from `workflows: statemachine:`), "
                          "persisted instances, hooks and auto transitions. See "
-                         "docs/statemachines.md.")  # fmt: skip
+                         "docs/statemachines.md.",
+                         example="- name: orders-sm\n  type: statemachine.engine\n  config:\n"
+                         "    description: order lifecycle\n")  # fmt: skip
         def _engine(name: str, config: dict[str, Any], ctx: Any) -> Any:
             cls = ServedStateMachineModule if config.get("http_prefix") else StateMachineModule
             return cls(name, config)
@@ -152,7 +154,8 @@ def register_module_types(registry: ModuleRegistry | None = None) -> None:
     if target.find("state.tracker") is None:
 
         @target.register("state.tracker", schema=TRACKER_SCHEMA, category="statemachine",
-                         doc="Tracks the latest state of every state machine instance.")
+                         doc="Tracks the latest state of every state machine instance.",
+                         example="- name: order-states\n  type: state.tracker\n")
         def _tracker(name: str, config: dict[str, Any], ctx: Any) -> Any:
             return StateTrackerModule(name, config)
 

@@ -20,7 +20,9 @@ BRIEF = ["step.set", "step.log", "step.validate", "step.transform", "step.condit
          "step.jq", "step.request_parse", "step.json_response", "step.foreach", "step.parallel",
          "step.retry_with_backoff", "step.sleep", "step.wait_signal", "step.workflow_call",
          "step.delegate", "step.webhook_verify", "step.http_call", "step.db_query",
-         "step.db_exec", "step.cache_get", "step.cache_set", "step.publish"]  # fmt: skip
+         "step.db_exec", "step.cache_get", "step.cache_set", "step.publish",
+         "step.statemachine_transition", "step.statemachine_get",
+         "step.statemachine_create"]  # fmt: skip
 
 
 def test_every_step_type_is_registered_with_a_valid_schema() -> None:
