@@ -20,7 +20,6 @@ load on first use of `treadle.Engine`; backends and extras load when used.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 from treadle.engine.context import Context
@@ -59,15 +58,14 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-_LAZY = {"Engine": "treadle.engine.engine", "Handle": "treadle.engine.engine",
-         "Clock": "treadle.engine.clock"}
-
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    """`Engine`, `Handle` and `Clock` load (with asyncio) on first use."""
+    if name not in ("Engine", "Handle", "Clock"):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    from treadle import engine
+
+    value = getattr(engine, name)
     globals()[name] = value
     return value
 
