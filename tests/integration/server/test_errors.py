@@ -206,3 +206,26 @@ def test_any_string_a_workflow_produced_can_be_served(client: httpx.Client) -> N
         assert client.get(f"/api/v1/executions/{ex_id}{path}").status_code == 200
     diff = client.get("/api/v1/executions/diff", params={"left": ex_id, "right": ex_id})
     assert diff.status_code == 200
+
+
+def test_a_full_queue_answers_429_and_writes_nothing(tmp_path: Any) -> None:
+    import treadle
+
+    from .conftest import start_server
+    from .workflows import REGISTRY
+
+    engine = treadle.Engine(f"sqlite:///{tmp_path}/q.db", registry=REGISTRY,
+                            queues=[treadle.Queue("small", max_depth=1)])
+    srv = start_server(engine)
+    try:
+        with srv.client() as client:
+            body = {"workflow": "greet", "input": {"name": "a"}, "queue": "small"}
+            assert client.post("/api/v1/executions", json=body).status_code == 201
+            full = client.post("/api/v1/executions", json=body)
+            assert full.status_code == 429
+            error = full.json()["error"]
+            assert error["code"] == "queue_full" and error["details"]["max_depth"] == 1
+            listed = client.get("/api/v1/executions").json()
+            assert len(listed["items"]) == 1
+    finally:
+        srv.stop()

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from treadle.engine import Engine, WorkflowDef
 from treadle.errors import (
     ExecutionNotFoundError,
+    QueueFullError,
     TreadleError,
     WorkflowNotFoundError,
     WorkflowVersionError,
@@ -135,10 +136,16 @@ async def _start(
 ) -> JSON:
     engine = st.engine
     new_id = str(uuid.uuid4())
-    handle = await engine.start(
-        wf, *args, idempotency_key=idempotency_key, execution_id=new_id, metadata=metadata,
-        tenant_id=tenant_id, queue=queue, priority=priority, start_at=start_at,
-    )
+    try:
+        handle = await engine.start(
+            wf, *args, idempotency_key=idempotency_key, execution_id=new_id,
+            metadata=metadata, tenant_id=tenant_id, queue=queue, priority=priority,
+            start_at=start_at,
+        )
+    except QueueFullError as exc:  # backpressure: nothing was written, retry later
+        raise ApiError(429, "queue_full", str(exc),
+                       {"queue": exc.queue, "depth": exc.depth, "max_depth": exc.max_depth},
+                       ) from exc
     if handle.id == new_id:
         status = "pending" if queue is not None or start_at is not None else "running"
         return _started(handle.id, wf, status, True, retry_of)
@@ -153,7 +160,7 @@ async def _start(
 
 
 @router.post("/executions", status_code=201, response_model=StartOut,
-             responses=errors(400, 409, 413, 422),
+             responses=errors(400, 409, 413, 422, 429),
              summary="Start an execution")
 async def start_execution(body: StartExecution, request: Request, principal: Writer) -> Any:
     """Start `workflow` with `input` (or `args`); 201 with its id, or 200 when
