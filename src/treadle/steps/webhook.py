@@ -52,7 +52,9 @@ X-Signature); or `scheme` hmac-sha256 (hex), hmac-sha256-hex (`sha256=<hex>`) or
         "properties": {
             "provider": {"enum": list(_PROVIDERS)},
             "scheme": {"enum": list(_SCHEMES)},
-            "secret": {"type": "string", "description": "Shared secret ($VAR expanded)."},
+            "secret": {"type": "string", "description": "Shared secret: `${VAR}` / "
+                       "`${VAR:-default}` are expanded when the step runs, so the journal "
+                       "keeps the reference, never the secret."},
             "secret_from": {"type": "string", "description": "Dotted path of the secret."},
             "signature_header": {"type": "string"},
             "header": {"type": "string", "description": "Header of the generic provider."},
@@ -62,7 +64,7 @@ X-Signature); or `scheme` hmac-sha256 (hex), hmac-sha256-hex (`sha256=<hex>`) or
         },
         "additionalProperties": False,
     },
-    raw_keys=("secret_from",),
+    raw_keys=("secret_from", "secret"),
     check=_check_webhook,
     stops=lambda output: output.get("verified") is not True,
     outputs={"verified": "whether the signature matched", "reason": "why not"},
@@ -82,7 +84,9 @@ async def webhook_verify(config: dict[str, Any], ctx: PipelineContext) -> dict[s
     body = raw_body(req)
     secret = config.get("secret")
     if secret:
-        secret = os.path.expandvars(str(secret))
+        from treadle.config.envexpand import expand_env
+
+        secret = expand_env(os.path.expandvars(str(secret)))
     else:
         value = ctx.lookup(str(config.get("secret_from") or ""), default=None)
         if not isinstance(value, str):

@@ -296,6 +296,26 @@ async def test_webhook_verify_providers(load_app: LoadApp, engine: treadle.Engin
         assert out["reason"] == "signature mismatch" and out["response_status"] == 401
 
 
+@pytest.mark.parametrize("form", ["${TREADLE_TEST_HOOK}", "${TREADLE_TEST_HOOK:-dev}"])
+async def test_webhook_secret_from_the_environment_never_reaches_the_journal(
+    load_app: LoadApp, engine: treadle.Engine, monkeypatch: pytest.MonkeyPatch, form: str,
+) -> None:
+    monkeypatch.setenv("TREADLE_TEST_HOOK", "hook-s3cr3t")
+    body = '{"event":"push"}'
+    app = app_with(load_app, f"""
+      - name: verify
+        type: step.webhook_verify
+        config: {{provider: github, secret: "{form}"}}
+    """)
+    req = {"headers": {"X-Hub-Signature-256": "sha256=" + sign("hook-s3cr3t", body.encode())},
+           "body": body}
+    execution_id, out = await app.run_pipeline(engine, "p", {}, meta={"_http_request": req})
+    assert out["verified"] is True
+    journal = json.dumps([e.data for e in await engine.events(execution_id)])
+    assert "hook-s3cr3t" not in journal  # the journal keeps the reference, not the secret
+    assert form.replace('"', '\\"') in journal or form in journal
+
+
 async def test_webhook_verify_stripe_generic_and_schemes(load_app: LoadApp,
                                                          engine: treadle.Engine) -> None:
     body = b"payload"
