@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test unit lint services bench clean
+.PHONY: install demo examples test unit lint services bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -13,7 +13,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: install  ## install, then run the example workflows on the embedded SQLite default
+demo: install  ## install, then serve the example REST app on the embedded SQLite default
+	@echo "Serving examples/apps/rest-crud on http://127.0.0.1:8081 (store: ./.treadle/treadle.db)."
+	@echo "Try: curl -s 127.0.0.1:8081/books  |  API: curl -s 127.0.0.1:8081/api/v1/executions"
+	@echo "Ctrl-C to stop."
+	mkdir -p .treadle && BOOKS_DB=$(CURDIR)/.treadle/books.db $(VENV)/bin/treadle serve examples/apps/rest-crud/app.yaml
+
+examples: install  ## run the Python example workflows on the embedded SQLite default
 	$(PY) examples/run_all.py
 
 lint: install
