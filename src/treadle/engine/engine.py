@@ -33,6 +33,7 @@ from treadle.errors import (
     QueueFullError,
     Suspended,
     TreadleError,
+    WorkflowVersionError,
 )
 from treadle.journal import (
     Event,
@@ -275,6 +276,7 @@ class Engine:
         priority: int = 0,
         start_at: float | None = None,
         partition_key: str | None = None,
+        seed: Sequence[Event] = (),
     ) -> Run | tuple[str, bool]:
         await self.open()
         now = self.clock.time()
@@ -296,6 +298,8 @@ class Engine:
         if deadline is not None:
             data["deadline"] = deadline
         started = Event(execution_id, 1, EventType.EXECUTION_STARTED, data, now)
+        events = [started, *(Event(execution_id, seq, ev.type, ev.data, now)
+                             for seq, ev in enumerate(seed, start=2))]
         enqueue = queue is not None
         row = ExecutionSummary(
             id=execution_id, workflow=wf.name, version=wf.version,
@@ -304,9 +308,10 @@ class Engine:
             parent_id=parent_id, tenant_id=tenant_id, queue=queue or "default",
             priority=priority, wake_at=start_at, partition_key=partition_key,
             owner=None if enqueue else self.owner,
-            lease_until=None if enqueue else time.time() + self.lease_seconds, last_seq=1,
+            lease_until=None if enqueue else time.time() + self.lease_seconds,
+            last_seq=events[-1].seq,
         )
-        stored, created = await self.store.create(row, [started])
+        stored, created = await self.store.create(row, events)
         if not created:
             return stored.id, False
         if enqueue:
@@ -315,8 +320,10 @@ class Engine:
             self.work_available.set()
             return execution_id, True
         if self.observers:
-            notify(self.observers, started)
-        run = Run(self, wf, execution_id, args_json, seq=1, replay={},
+            for event in events:
+                notify(self.observers, event)
+        run = Run(self, wf, execution_id, args_json, seq=events[-1].seq,
+                  replay=index_positions(events) if seed else {},
                   status=ExecutionStatus.RUNNING, deadline=deadline, created_at=now)
         self._launch(run)
         return run
@@ -432,6 +439,45 @@ class Engine:
         if cancel is not None:
             run.cancel_requested, run.cancel_when_live = cancel, True
         self._launch(run)
+
+    async def replay(
+        self,
+        execution_id: str,
+        mode: str = "exact",
+        *,
+        modifications: Mapping[str, Any] | None = None,
+        from_step: str | None = None,
+        record_as: str = "replay",
+    ) -> Handle:
+        """Run an execution again as a new one, linked to it (`metadata.replay_of`).
+
+        - `exact`: the same workflow and input.
+        - `modified`: `modifications` deep-merged into the input (a single JSON object).
+        - `step_from`: the steps before the first call of step `from_step` return their
+          recorded outputs (their events are copied into the new journal); execution is live
+          from that step on.
+        """
+        original = await self.get(execution_id)
+        events = await self.store.events(execution_id)
+        try:
+            wf = self.registry.get(original.workflow, original.version)
+        except WorkflowVersionError:  # replay on the code loaded now (e.g. a fix)
+            wf = self.registry.get(original.workflow)
+        args = builtins.list(original.args)
+        metadata = {"replay_of": execution_id, "replay_mode": mode, "record_as": record_as}
+        seed: builtins.list[Event] = []
+        if mode == "modified":
+            if len(args) != 1 or not isinstance(args[0], dict):
+                raise ValueError("mode 'modified' needs an execution whose input is one object")
+            args = [deep_merge(args[0], dict(modifications or {}))]
+        elif mode == "step_from":
+            seed = _events_before_step(events, from_step)
+        elif mode != "exact":
+            raise ValueError(f"unknown replay mode {mode!r}: exact, modified or step_from")
+        run = await self._create(wf, args, str(uuid.uuid4()), idempotency_key=None,
+                                 metadata=metadata, tenant_id=events[0].data.get("tenant_id"),
+                                 parent_id=None, seed=seed)
+        return Handle(self, run.id if isinstance(run, Run) else run[0])
 
     # -- interacting --------------------------------------------------------------------------
 
@@ -599,3 +645,37 @@ def _cancel_reason(inbox: Iterable[Signal]) -> str | None:
             payload = signal.payload if isinstance(signal.payload, dict) else {}
             return str(payload.get("reason", "cancelled"))
     return None
+
+
+_REPLAYED = frozenset({
+    EventType.STEP_STARTED, EventType.STEP_INPUT_RECORDED, EventType.STEP_OUTPUT_RECORDED,
+    EventType.STEP_COMPLETED, EventType.STEP_FAILED, EventType.STEP_SKIPPED,
+    EventType.RETRY_ATTEMPTED, EventType.CONDITIONAL_ROUTED, EventType.TIMER_STARTED,
+    EventType.TIMER_FIRED, EventType.SIGNAL_RECEIVED, EventType.CHILD_STARTED,
+    EventType.CHILD_COMPLETED,
+})
+
+
+def _events_before_step(events: Sequence[Event], step: str | None) -> builtins.list[Event]:
+    """The journaled calls before the first call of `step`, to seed a `step_from` replay."""
+    target = next((ev.data["pos"] for ev in events
+                   if ev.type == EventType.STEP_STARTED and ev.data.get("step_name") == step
+                   and isinstance(ev.data.get("pos"), int)), None)
+    if target is None:
+        names = sorted({str(ev.data.get("step_name")) for ev in events
+                        if ev.type == EventType.STEP_STARTED})
+        raise ValueError(f"execution has no step {step!r} to replay from (steps: "
+                         f"{', '.join(names) or 'none'})")
+    return [ev for ev in events if ev.type in _REPLAYED
+            and isinstance(ev.data.get("pos"), int) and ev.data["pos"] < target]
+
+
+def deep_merge(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """`changes` merged into `base`: nested objects merge, everything else replaces."""
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

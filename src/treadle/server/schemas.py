@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -100,6 +100,16 @@ class RetryBody(_Body):
     idempotency_key: Name | None = None
 
 
+class ReplayBody(_Body):
+    """The seed roadmap's replay request."""
+
+    mode: Literal["exact", "modified", "step_from"] = "exact"
+    modifications: dict[str, JSON] | None = None
+    from_step: Name | None = None
+    target_environment: Annotated[str, StringConstraints(max_length=200)] | None = None
+    record_as: Annotated[str, StringConstraints(max_length=100)] = "replay"
+
+
 # -- responses --------------------------------------------------------------------------------
 
 
@@ -124,6 +134,8 @@ class StartOut(_Out):
     status: str
     created: bool = Field(description="false when an idempotency key matched an execution")
     retry_of: str | None = None
+    replay_of: str | None = None
+    mode: str | None = None
 
 
 class StepOut(_Out):

@@ -221,3 +221,29 @@ def test_a_fifty_step_execution_is_served(client: httpx.Client, path: str) -> No
     ex_id = start(client, "fifty", 0)
     finished(client, ex_id)
     assert client.get(f"/api/v1/executions/{ex_id}{path}").status_code == 200
+
+
+def test_replay_modes(client: httpx.Client) -> None:
+    execution_id = start(client, "greet", {"name": "ann"})
+    original = finished(client, execution_id)
+    exact = client.post(f"/api/v1/executions/{execution_id}/replay", json={"mode": "exact"})
+    assert exact.status_code == 201, exact.text
+    body = exact.json()
+    assert body["replay_of"] == execution_id and body["mode"] == "exact"
+    replayed = finished(client, body["id"])
+    assert replayed["output"] == original["output"]
+    assert replayed["metadata"]["replay_of"] == execution_id
+    modified = client.post(f"/api/v1/executions/{execution_id}/replay",
+                           json={"mode": "modified", "modifications": {"name": "bob"}})
+    assert modified.status_code == 201
+    assert finished(client, modified.json()["id"])["input"] == {"name": "bob"}
+    missing = client.post(f"/api/v1/executions/{execution_id}/replay",
+                          json={"mode": "step_from"})
+    assert missing.status_code == 400 and missing.json()["error"]["code"] == "invalid_replay"
+    unknown = client.post(f"/api/v1/executions/{execution_id}/replay",
+                          json={"mode": "step_from", "from_step": "nope"})
+    assert unknown.status_code == 400 and "no step 'nope'" in unknown.json()["error"]["message"]
+    bad_mode = client.post(f"/api/v1/executions/{execution_id}/replay", json={"mode": "x"})
+    assert bad_mode.status_code == 422
+    gone = client.post("/api/v1/executions/no-such/replay", json={})
+    assert gone.status_code == 404

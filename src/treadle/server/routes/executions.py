@@ -32,6 +32,7 @@ from treadle.server.schemas import (
     EventPage,
     ExecutionOut,
     ExecutionPage,
+    ReplayBody,
     RetryBody,
     SignalBody,
     StartExecution,
@@ -362,6 +363,33 @@ async def send_signal(
         raise ApiError(409, "execution_finished", str(exc)) from exc
     return JSON({"id": execution_id, "status": "accepted", "signal": body.name},
                 status_code=202)
+
+
+@router.post("/executions/{execution_id}/replay", response_model=StartOut, status_code=201,
+             responses=errors(400, 404, 422), summary="Replay an execution")
+async def replay_execution(
+    execution_id: ExecutionId, body: ReplayBody, request: Request, principal: Writer
+) -> Any:
+    """Run it again as a new execution linked by `metadata.replay_of`: `exact` (same input),
+    `modified` (`modifications` deep-merged into the input), or `step_from` (the steps before
+    `from_step` return their recorded outputs; live from that step on)."""
+    st = state_of(request)
+    await _visible_row(st, principal, execution_id)
+    if body.mode == "step_from" and not body.from_step:
+        raise ApiError(400, "invalid_replay", "mode step_from needs from_step")
+    try:
+        handle = await st.engine.replay(execution_id, body.mode,
+                                        modifications=body.modifications,
+                                        from_step=body.from_step, record_as=body.record_as)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_replay", str(exc)) from exc
+    except (WorkflowNotFoundError, WorkflowVersionError) as exc:
+        raise ApiError(400, "workflow_not_loaded", str(exc)) from exc
+    view = await st.engine.get(handle.id)
+    return JSON({"id": handle.id, "execution_id": handle.id, "workflow": view.workflow,
+                 "status": str(view.status), "created": True, "replay_of": execution_id,
+                 "mode": body.mode},
+                status_code=201, headers={"Location": f"/api/v1/executions/{handle.id}"})
 
 
 @router.post("/executions/{execution_id}/retry", response_model=StartOut, status_code=201,
