@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +25,13 @@ from stores.storekit import (
     require_service,
     with_option,
 )
-from unit import test_durability, test_worker, test_workflows
+
+# Import the unit modules under the names pytest gives them (their folder on sys.path): one
+# module object each, so workflows registered by name resolve to the same functions.
+sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+import test_durability
+import test_worker
+import test_workflows
 
 pytestmark = pytest.mark.services
 
