@@ -15,7 +15,6 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
 
 from treadle.errors import StoreError, require
 from treadle.statemachine.errors import InstanceExistsError
@@ -27,7 +26,7 @@ from treadle.statemachine.sqlite import (
     instance_params,
 )
 from treadle.statemachine.store import HistoryEntry, Instance
-from treadle.stores.postgres import postgres_options
+from treadle.stores.postgres import open_pool, postgres_options
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -61,29 +60,13 @@ class PostgresInstanceStore:
 
     async def _open(self) -> None:
         self._psycopg = require("psycopg", "postgres")
-        pool_module = require("psycopg_pool", "postgres")
         rows = require("psycopg.rows", "postgres")
-        kwargs: dict[str, Any] = {"autocommit": True, "row_factory": rows.dict_row}
-        if self.schema is not None:
-            kwargs["options"] = f"-c search_path={self.schema}"
-            existing = dict(parse_qsl(urlsplit(self._conninfo).query)).get("options")
-            if existing:
-                kwargs["options"] = f"{existing} {kwargs['options']}"
-        pool: AsyncConnectionPool = pool_module.AsyncConnectionPool(
-            self._conninfo, min_size=self._min_size, max_size=self._max_size,
-            timeout=self._timeout, kwargs=kwargs, open=False, name="treadle-statemachine",
+        self._pool = await open_pool(
+            self._conninfo, schema=self.schema, min_size=self._min_size,
+            max_size=self._max_size, timeout=self._timeout, name="treadle-statemachine",
+            setup=self._create_schema, describe="the state machine store",
+            row_factory=rows.dict_row,
         )
-        try:
-            await pool.open(wait=True, timeout=self._timeout)
-            async with pool.connection() as conn:
-                await self._create_schema(conn)
-        except self._psycopg.Error as exc:
-            await pool.close()
-            raise StoreError(f"cannot open the state machine store: {exc}") from exc
-        except BaseException:
-            await pool.close()
-            raise
-        self._pool = pool
 
     async def _create_schema(self, conn: AsyncConnection[Any]) -> None:
         sql = require("psycopg.sql", "postgres")

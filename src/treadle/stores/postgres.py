@@ -26,7 +26,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -74,6 +74,45 @@ def postgres_options(url: str) -> tuple[str, dict[str, str]]:
     return conninfo, ours
 
 
+async def open_pool(
+    conninfo: str,
+    *,
+    schema: str | None,
+    min_size: int,
+    max_size: int,
+    timeout: float,
+    name: str,
+    setup: Callable[[AsyncConnection[Any]], Awaitable[None]],
+    describe: str,
+    **connection_options: Any,
+) -> AsyncConnectionPool:
+    """An open autocommit pool (search_path set to `schema` when given), after running
+    `setup` (migrations) on one connection; StoreError naming `describe` if that fails."""
+    psycopg = require("psycopg", "postgres")
+    pool_module = require("psycopg_pool", "postgres")
+    kwargs: dict[str, Any] = {"autocommit": True, **connection_options}
+    if schema is not None:
+        kwargs["options"] = f"-c search_path={schema}"
+        existing = dict(parse_qsl(urlsplit(conninfo).query)).get("options")
+        if existing:
+            kwargs["options"] = f"{existing} {kwargs['options']}"
+    pool: AsyncConnectionPool = pool_module.AsyncConnectionPool(
+        conninfo, min_size=min_size, max_size=max_size, timeout=timeout, kwargs=kwargs,
+        open=False, name=name,
+    )
+    try:
+        await pool.open(wait=True, timeout=timeout)
+        async with pool.connection() as conn:
+            await setup(conn)
+    except psycopg.Error as exc:
+        await pool.close()
+        raise StoreError(f"cannot open {describe}: {exc}") from exc
+    except BaseException:
+        await pool.close()
+        raise
+    return pool
+
+
 class PostgresStore:
     """A `Store` in a PostgreSQL database (psycopg 3, async, pooled)."""
 
@@ -103,29 +142,12 @@ class PostgresStore:
 
     async def _open(self) -> None:
         self._psycopg = require("psycopg", "postgres")
-        pool_module = require("psycopg_pool", "postgres")
-        kwargs: dict[str, Any] = {"autocommit": True,
-                                  "prepare_threshold": self._prepare_threshold}
-        if self.schema is not None:
-            kwargs["options"] = f"-c search_path={self.schema}"
-            existing = dict(parse_qsl(urlsplit(self._conninfo).query)).get("options")
-            if existing:
-                kwargs["options"] = f"{existing} {kwargs['options']}"
-        pool: AsyncConnectionPool = pool_module.AsyncConnectionPool(
-            self._conninfo, min_size=self._min_size, max_size=self._max_size,
-            timeout=self._timeout, kwargs=kwargs, open=False, name="treadle",
+        self._pool = await open_pool(
+            self._conninfo, schema=self.schema, min_size=self._min_size,
+            max_size=self._max_size, timeout=self._timeout, name="treadle",
+            setup=self._migrate, describe=self._redacted(),
+            prepare_threshold=self._prepare_threshold,
         )
-        try:
-            await pool.open(wait=True, timeout=self._timeout)
-            async with pool.connection() as conn:
-                await self._migrate(conn)
-        except self._psycopg.Error as exc:
-            await pool.close()
-            raise StoreError(f"cannot open {self._redacted()}: {exc}") from exc
-        except BaseException:
-            await pool.close()
-            raise
-        self._pool = pool
 
     async def _migrate(self, conn: AsyncConnection[Any]) -> None:
         sql = require("psycopg.sql", "postgres")
