@@ -292,11 +292,20 @@ async def test_cancel_compensates_and_records_cancelled(store: Any) -> None:
     assert ex.error == {"type": "Cancelled", "message": "customer changed their mind"}
 
 
+async def suspended_in_store(store: Any, execution_id: str) -> None:
+    """The journal (not just a side effect) says the execution waits: safe to crash now."""
+    for _ in range(2000):
+        row = await store.get(execution_id)
+        if row is not None and row.status == "suspended":
+            return
+        await asyncio.sleep(0.0025)
+    raise AssertionError("the execution never suspended")
+
+
 async def test_cancel_of_an_execution_nobody_runs(store: Any) -> None:
     first = engine_with_short_lease(store)
     handle = await first.start(cancellable)
-    await wait_for(lambda: effects == ["charge 5"])
-    await asyncio.sleep(0)
+    await suspended_in_store(store, handle.id)
     await crash(first)
     second = treadle.Engine(store)
     for _ in range(1000):
@@ -528,7 +537,7 @@ async def test_cancel_an_execution_another_process_runs(store_url: str) -> None:
 async def test_a_pending_cancel_request_is_honoured_on_resume(store: Any) -> None:
     first = engine_with_short_lease(store)
     handle = await first.start(cancellable)
-    await wait_for(lambda: effects == ["charge 5"])
+    await suspended_in_store(store, handle.id)
     await crash(first)
     await store.send_signal(handle.id, "treadle.cancel", {"reason": "while down"}, 0.0)
     resumed = await recover_one(treadle.Engine(store))
