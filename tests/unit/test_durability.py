@@ -552,3 +552,25 @@ async def test_reserved_signal_names_are_refused() -> None:
     with pytest.raises(ValueError, match="reserved"):
         await engine.signal(handle.id, "treadle.cancel", {})
     await engine.cancel(handle.id)
+
+
+async def test_a_mock_run_stays_mocked_after_a_crash(store: Any) -> None:
+    clock = FakeClock()
+    first = engine_with_short_lease(store, clock=clock)
+    mocks = {charge.name: {"output": {"id": "ch-mock"}, "delay_ms": 5000}}
+    handle = await first.start(saga, True, mocks=mocks)  # fails at boom_step, then refunds
+    with pytest.raises(treadle.ExecutionFailedError):
+        await handle.result()
+    assert "charge 30" not in effects and "refund ch-mock" in effects  # mocked, compensated
+    ex = await first.get(handle.id)
+    assert [s.mocked for s in ex.steps[:2]] == [False, True]
+    assert ex.steps[1].output == {"id": "ch-mock"}
+
+    effects.clear()
+    second = engine_with_short_lease(store, clock=clock)
+    held = await second.start(cancellable, mocks=mocks)
+    await suspended_in_store(store, held.id)
+    await crash(second)
+    resumed = await recover_one(treadle.Engine(store, clock=clock))
+    await resumed.cancel()
+    assert effects == ["refund ch-mock"]  # the recorded mock output, compensated after resume

@@ -217,6 +217,7 @@ class Engine:
         priority: int = 0,
         start_at: datetime | float | None = None,
         partition_key: str | None = None,
+        mocks: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Handle:
         """Start an execution of `workflow(ctx, *args)` and return at once.
 
@@ -225,6 +226,9 @@ class Engine:
         it, highest `priority` first; `start_at` (a datetime or epoch seconds) delays it;
         `partition_key` (default: the tenant) is what the queue's `partition_concurrency`
         counts. A queue at its `max_depth` refuses with `QueueFullError`, writing nothing.
+        `mocks` makes a mock run: `{step name: {"output": ..., "delay_ms": n}}` — those steps
+        return the output after the delay instead of running (journaled `mocked: true`; kept
+        in `execution.started`, so a resumed mock run stays mocked).
         With `idempotency_key`, a second start with the same key returns the first execution
         instead of starting another.
         """
@@ -238,7 +242,7 @@ class Engine:
                                  idempotency_key=idempotency_key, metadata=metadata,
                                  tenant_id=tenant_id, parent_id=None, queue=queue,
                                  priority=priority, start_at=when,
-                                 partition_key=partition_key or tenant_id)
+                                 partition_key=partition_key or tenant_id, mocks=mocks)
         if isinstance(run, Run):
             return Handle(self, run.id)
         return Handle(self, run[0], created=run[1])
@@ -277,6 +281,7 @@ class Engine:
         start_at: float | None = None,
         partition_key: str | None = None,
         seed: Sequence[Event] = (),
+        mocks: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Run | tuple[str, bool]:
         await self.open()
         now = self.clock.time()
@@ -290,6 +295,8 @@ class Engine:
             data["metadata"] = to_json_value(dict(metadata), "metadata")
         if tenant_id is not None:
             data["tenant_id"] = tenant_id
+        if mocks:
+            data["mocks"] = to_json_value({k: dict(v) for k, v in mocks.items()}, "mocks")
         if queue is not None:
             data.update(queue=queue, priority=priority)
             if start_at is not None:
@@ -324,7 +331,8 @@ class Engine:
                 notify(self.observers, event)
         run = Run(self, wf, execution_id, args_json, seq=events[-1].seq,
                   replay=index_positions(events) if seed else {},
-                  status=ExecutionStatus.RUNNING, deadline=deadline, created_at=now)
+                  status=ExecutionStatus.RUNNING, deadline=deadline, created_at=now,
+                  mocks=data.get("mocks"))
         self._launch(run)
         return run
 
@@ -432,7 +440,8 @@ class Engine:
             return
         run = Run(self, wf, row.id, view.args, seq=events[-1].seq,
                   replay=index_positions(events), status=view.status,
-                  deadline=started.get("deadline"), created_at=events[0].created_at)
+                  deadline=started.get("deadline"), created_at=events[0].created_at,
+                  mocks=started.get("mocks"))
         if view.status == ExecutionStatus.PENDING:  # a claimed enqueued execution starts now
             run.status = ExecutionStatus.RUNNING
         run.persisted_status = row.status

@@ -74,6 +74,7 @@ class Run:
         status: ExecutionStatus,
         deadline: float | None,
         created_at: float,
+        mocks: dict[str, Any] | None = None,
     ) -> None:
         from treadle.engine.context import Context
 
@@ -91,6 +92,7 @@ class Run:
         self.persisted_wake_at: float | None = None
         self.deadline = deadline
         self.created_at = created_at
+        self.mocks: dict[str, Any] = mocks or {}  # this execution's: {step: {output, delay_ms}}
         self.active = 1
         self.timers: dict[int, float] = {}
         self.signal_waiters: dict[str, list[asyncio.Future[str]]] = {}
@@ -215,6 +217,10 @@ class Run:
             raise Suspended("the worker is draining")
         if self.values_pending:
             await self.flush()
+        if self.mocks and name in self.mocks:
+            mock = self.mocks[name]
+            await self._pause(float(mock.get("delay_ms") or 0) / 1000)
+            return await self._mocked(pos, sf, args, kwargs, lambda *a, **k: mock.get("output"))
         mocks = self.engine.mocks
         if mocks and name in mocks:
             return await self._mocked(pos, sf, args, kwargs, mocks[name])
@@ -249,11 +255,7 @@ class Run:
                         "duration_ms": elapsed, "error": error_record(exc),
                     })
                     await self.flush()
-                    self.active -= 1  # backing off counts as waiting
-                    try:
-                        await self.engine.clock.sleep(delay)
-                    finally:
-                        self.active += 1
+                    await self._pause(delay)
                     attempt += 1
                     self.emit(EventType.STEP_STARTED,
                               {**started, "attempt": attempt})
@@ -274,6 +276,16 @@ class Run:
             self._after_step(pos, sf, output, args, kwargs, compensates)
             await self.flush()
             return output
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait on the engine clock (retry back-off, a mock's delay); it counts as waiting."""
+        if seconds <= 0:
+            return
+        self.active -= 1
+        try:
+            await self.engine.clock.sleep(seconds)
+        finally:
+            self.active += 1
 
     async def _invoke(
         self, sf: StepFunction[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -684,6 +696,8 @@ class Run:
         self.cancel_requested = reason
         if self.task is not None and self.started:
             self.task.cancel(reason)
+        elif self.replay:  # resumed but not started: replay first, to know what to undo
+            self.cancel_when_live = True
 
     def _cancel_now(self) -> None:
         self.cancel_when_live = False

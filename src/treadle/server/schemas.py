@@ -100,6 +100,19 @@ class RetryBody(_Body):
     idempotency_key: Name | None = None
 
 
+class StepMock(_Body):
+    output: JSON = None
+    delay_ms: Annotated[int, Field(ge=0, le=600_000)] = 0
+
+
+class MockRunBody(_Body):
+    """The seed roadmap's mock run: named steps return `output` after `delay_ms`."""
+
+    mocks: dict[Name, StepMock] = Field(default_factory=dict)
+    trigger_data: dict[str, JSON] = Field(default_factory=dict)
+    idempotency_key: Name | None = None
+
+
 class ReplayBody(_Body):
     """The seed roadmap's replay request."""
 

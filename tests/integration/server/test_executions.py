@@ -247,3 +247,23 @@ def test_replay_modes(client: httpx.Client) -> None:
     assert bad_mode.status_code == 422
     gone = client.post("/api/v1/executions/no-such/replay", json={})
     assert gone.status_code == 404
+
+
+def test_mock_run(client: httpx.Client) -> None:
+    inventory = "check_inventory"
+    body = {"mocks": {inventory: {"output": {"available": False, "reason": "mocked_out"},
+                                  "delay_ms": 20}},
+            "trigger_data": {"id": 9, "sku": "SKU-1", "card": "declined"}}
+    started = client.post("/api/v1/pipelines/order/mock", json=body)
+    assert started.status_code == 201, started.text
+    view = finished(client, started.json()["id"])
+    assert view["status"] == "completed"
+    assert view["output"] == {"ok": False, "reason": "mocked_out"}  # the real step says available
+    assert view["metadata"]["mock_run"] is True
+    steps = {s["name"]: s for s in view["steps"]}
+    assert steps[inventory].get("mocked") is True and not steps["validate"].get("mocked")
+    unknown = client.post("/api/v1/pipelines/no-such-pipeline/mock", json=body)
+    assert unknown.status_code == 400
+    bad = client.post("/api/v1/pipelines/order/mock",
+                      json={"mocks": {inventory: {"delay_ms": -1}}})
+    assert bad.status_code == 422

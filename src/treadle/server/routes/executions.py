@@ -32,6 +32,7 @@ from treadle.server.schemas import (
     EventPage,
     ExecutionOut,
     ExecutionPage,
+    MockRunBody,
     ReplayBody,
     RetryBody,
     SignalBody,
@@ -363,6 +364,33 @@ async def send_signal(
         raise ApiError(409, "execution_finished", str(exc)) from exc
     return JSON({"id": execution_id, "status": "accepted", "signal": body.name},
                 status_code=202)
+
+
+@router.post("/pipelines/{pipeline}/mock", response_model=StartOut, status_code=201,
+             responses=errors(400, 409, 422, 429), summary="Start a mock run")
+async def mock_run(
+    pipeline: Annotated[str, Path(max_length=200)], body: MockRunBody, request: Request,
+    principal: Writer,
+) -> Any:
+    """Run a pipeline (or a workflow by name) on `trigger_data`, with the named steps
+    returning the given `output` after `delay_ms` instead of running. The execution is
+    marked as a mock run (`metadata.mock_run`) and each mocked step is journaled
+    `mocked: true`."""
+    st = state_of(request)
+    name = pipeline if pipeline.startswith("pipeline:") else f"pipeline:{pipeline}"
+    if name not in st.engine.registry.names() and pipeline in st.engine.registry.names():
+        name = pipeline  # a code workflow
+    wf = _resolve(st.engine, name, None)
+    mocks = {step: mock.model_dump() for step, mock in body.mocks.items()}
+    metadata = {"mock_run": True, "trigger": {"type": "mock"}}
+    try:
+        handle = await st.engine.start(
+            wf, body.trigger_data, idempotency_key=body.idempotency_key, metadata=metadata,
+            tenant_id=principal.tenant_id, mocks=mocks,
+        )
+    except QueueFullError as exc:
+        raise ApiError(429, "queue_full", str(exc)) from exc
+    return _started(handle.id, wf, "running" if handle.created else "existing", handle.created)
 
 
 @router.post("/executions/{execution_id}/replay", response_model=StartOut, status_code=201,
