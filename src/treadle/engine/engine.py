@@ -364,9 +364,7 @@ class Engine:
         and logged.
         """
         await self.open()
-        now = time.time()
-        rows = await self.store.claim(self.owner, now=now, lease_until=now + self.lease_seconds,
-                                      limit=limit)
+        rows = await self._claim(limit=limit)
         handles = []
         for row in rows:
             try:
@@ -384,9 +382,7 @@ class Engine:
         await self.open()
         if execution_id in self._runs:
             return Handle(self, execution_id)
-        now = time.time()
-        rows = await self.store.claim(self.owner, now=now, lease_until=now + self.lease_seconds,
-                                      limit=1, execution_id=execution_id)
+        rows = await self._claim(execution_id)
         if not rows:
             row = await self.store.get(execution_id)
             if row is None:
@@ -407,11 +403,16 @@ class Engine:
         """Resume an execution if nobody holds it (used for children of resumed parents)."""
         if execution_id in self._runs:
             return
-        now = time.time()
-        for row in await self.store.claim(self.owner, now=now, limit=1,
-                                          lease_until=now + self.lease_seconds,
-                                          execution_id=execution_id):
+        for row in await self._claim(execution_id):
             await self._resume(row)
+
+    async def _claim(
+        self, execution_id: str | None = None, *, limit: int = 1
+    ) -> builtins.list[ExecutionSummary]:
+        """Take a fresh lease on free or expired active executions (or on that one)."""
+        now = time.time()
+        return await self.store.claim(self.owner, now=now, lease_until=now + self.lease_seconds,
+                                      limit=limit, execution_id=execution_id)
 
     async def work(
         self,
@@ -521,10 +522,7 @@ class Engine:
                 raise ExecutionNotFoundError(f"no execution {execution_id}")
             if row.status.is_terminal:
                 return True
-            now = time.time()
-            rows = await self.store.claim(self.owner, now=now, limit=1,
-                                          lease_until=now + self.lease_seconds,
-                                          execution_id=execution_id)
+            rows = await self._claim(execution_id)
             if not rows:
                 await self.store.send_signal(execution_id, CANCEL_SIGNAL, {"reason": reason},
                                              self.clock.time())

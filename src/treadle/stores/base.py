@@ -232,6 +232,14 @@ def open_store(url: str) -> Store:
     )
 
 
+def paginate(rows: Sequence[ExecutionSummary], limit: int) -> Page[ExecutionSummary]:
+    """A page from up to `limit + 1` rows (newest first): the extra row means more follow."""
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        return Page(list(rows[:limit]), encode_cursor(last.created_at, last.id))
+    return Page(list(rows))
+
+
 def encode_cursor(created_at: float, execution_id: str) -> str:
     """An opaque cursor for keyset pagination over (created_at desc, id desc)."""
     return f"{created_at!r}:{execution_id}"

@@ -24,7 +24,7 @@ from treadle.stores.base import (
     Summaries,
     choose_within_limits,
     decode_cursor,
-    encode_cursor,
+    paginate,
 )
 
 
@@ -122,10 +122,7 @@ class MemoryStore:
                 picked.append(replace(row))
                 if len(picked) > query.limit:
                     break
-        if len(picked) > query.limit:
-            last = picked[query.limit - 1]
-            return Page(picked[: query.limit], encode_cursor(last.created_at, last.id))
-        return Page(picked)
+        return paginate(picked, query.limit)
 
     async def claim(
         self,

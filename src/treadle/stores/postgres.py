@@ -43,7 +43,7 @@ from treadle.stores.base import (
     Summaries,
     choose_within_limits,
     decode_cursor,
-    encode_cursor,
+    paginate,
 )
 from treadle.stores.sql import migrations, queries
 
@@ -300,10 +300,7 @@ class PostgresStore:
         async with self._connection() as conn:
             cur = await conn.execute(sql, params)
             rows = [_row(r) for r in await cur.fetchall()]
-        if len(rows) > query.limit:
-            last = rows[query.limit - 1]
-            return Page(rows[: query.limit], encode_cursor(last.created_at, last.id))
-        return Page(rows)
+        return paginate(rows, query.limit)
 
     # -- leases -------------------------------------------------------------------------------
 

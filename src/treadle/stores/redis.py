@@ -46,7 +46,7 @@ from treadle.stores.base import (
     Signals,
     Summaries,
     decode_cursor,
-    encode_cursor,
+    paginate,
 )
 
 if TYPE_CHECKING:
@@ -522,10 +522,7 @@ class RedisStore:
                 found = await pipe.execute()
             rows.extend(r for r in (_row(f) for f in found if f) if checks(r))
             high = "(" + members[-1]
-        if len(rows) > query.limit:
-            last = rows[query.limit - 1]
-            return Page(rows[: query.limit], encode_cursor(last.created_at, last.id))
-        return Page(rows)
+        return paginate(rows, query.limit)
 
     # -- leases -------------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from treadle.stores.base import (
     Summaries,
     choose_within_limits,
     decode_cursor,
-    encode_cursor,
+    paginate,
 )
 from treadle.stores.sql import migrations, queries
 
@@ -250,10 +250,7 @@ class SQLiteStore:
         params.append(query.limit + 1)
         with self._lock:
             rows = [_row(r) for r in self.connection().execute(sql, params).fetchall()]
-        if len(rows) > query.limit:
-            last = rows[query.limit - 1]
-            return Page(rows[: query.limit], encode_cursor(last.created_at, last.id))
-        return Page(rows)
+        return paginate(rows, query.limit)
 
     # -- leases -------------------------------------------------------------------------------
 
