@@ -49,10 +49,21 @@ COLUMNS: dict[tuple[str, str], tuple[str, bool]] = {
     ("signals", "name"): ("text", False),
     ("signals", "payload"): ("json", False),
     ("signals", "created_at"): ("double precision", False),
+    ("records", "kind"): ("text", False),
+    ("records", "key"): ("text", False),
+    ("records", "tenant_id"): ("text", True),
+    ("records", "data"): ("json", False),
+    ("records", "created_at"): ("double precision", False),
+    ("records", "expires_at"): ("double precision", True),
     ("treadle_migrations", "version"): ("integer", False),
     ("treadle_migrations", "applied_at"): ("double precision", False),
 }
 INDEXES: dict[str, str] = {
+    "records_pkey": "UNIQUE INDEX records_pkey ON S.records USING btree (kind, key)",
+    "idx_records_listing": "INDEX idx_records_listing ON S.records "
+    "USING btree (kind, created_at DESC, key DESC)",
+    "idx_records_expiry": "INDEX idx_records_expiry ON S.records "
+    "USING btree (expires_at) WHERE (expires_at IS NOT NULL)",
     "executions_pkey": "UNIQUE INDEX executions_pkey ON S.executions USING btree (id)",
     "executions_idempotency_key_key": "UNIQUE INDEX executions_idempotency_key_key "
     "ON S.executions USING btree (idempotency_key)",

@@ -10,9 +10,9 @@ there first, so two processes can never interleave events of one execution.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from treadle.journal import Event, ExecutionStatus, ExecutionSummary, Page, Signal
 
@@ -113,6 +113,37 @@ class ListQuery:
     cursor: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A small JSON document kept beside the journals, addressed by (`kind`, `key`).
+
+    The control plane keeps its own state in records: dead letters, breakpoints, tenants,
+    users, API keys, the audit log. `tenant_id` scopes a record for listing; `expires_at`
+    (epoch seconds) marks it for `prune_records`, which is the only place a store looks at it.
+    """
+
+    kind: str
+    key: str
+    data: Mapping[str, Any]
+    created_at: float
+    tenant_id: str | None = None
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordQuery:
+    """Filters for `Store.list_records`: newest first (created_at, then key), cursor-paginated.
+
+    `tenant_id` None means every tenant; `key_prefix` keeps keys that start with it.
+    """
+
+    kind: str
+    tenant_id: str | None = None
+    key_prefix: str | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+
 @runtime_checkable
 class Store(Protocol):
     """Durable storage for executions. Every backend passes `tests/stores` unchanged."""
@@ -205,6 +236,25 @@ class Store(Protocol):
     async def prune(self, finished_before: float) -> int:
         """Delete finished executions (rows, journals, inboxes) older than the cutoff."""
 
+    async def put_record(self, record: Record, *, create_only: bool = False) -> bool:
+        """Insert or replace a record; returns True when written.
+
+        With `create_only`, an existing record with the same kind and key is left as it is and
+        the call returns False (a compare-and-set for "create once").
+        """
+
+    async def get_record(self, kind: str, key: str) -> Record | None:
+        """The record, or None."""
+
+    async def list_records(self, query: RecordQuery) -> Page[Record]:
+        """Records of one kind matching `query`, newest first."""
+
+    async def delete_record(self, kind: str, key: str) -> bool:
+        """Delete a record; returns whether it existed."""
+
+    async def prune_records(self, now: float, kind: str | None = None) -> int:
+        """Delete records (of `kind`, or of every kind) whose `expires_at` is at or before now."""
+
 
 def open_store(url: str) -> Store:
     """The backend for a URL: `memory://`, `sqlite:///path.db`, `postgresql://…`, `redis://…`."""
@@ -232,12 +282,33 @@ def open_store(url: str) -> Store:
     )
 
 
-def paginate(rows: Sequence[ExecutionSummary], limit: int) -> Page[ExecutionSummary]:
-    """A page from up to `limit + 1` rows (newest first): the extra row means more follow."""
+_Row = TypeVar("_Row", ExecutionSummary, Record)
+
+
+def paginate(rows: Sequence[_Row], limit: int) -> Page[_Row]:
+    """A page from up to `limit + 1` rows (newest first): the extra row means more follow.
+
+    Executions page by (created_at, id), records by (created_at, key).
+    """
     if len(rows) > limit:
         last = rows[limit - 1]
-        return Page(list(rows[:limit]), encode_cursor(last.created_at, last.id))
+        ident = last.id if isinstance(last, ExecutionSummary) else last.key
+        return Page(list(rows[:limit]), encode_cursor(last.created_at, ident))
     return Page(list(rows))
+
+
+def select_records(records: Iterable[Record], query: RecordQuery) -> Page[Record]:
+    """`list_records` over records held in memory (the memory and Redis backends)."""
+    after = decode_cursor(query.cursor) if query.cursor else None
+    chosen = [
+        r for r in records
+        if r.kind == query.kind
+        and (query.tenant_id is None or r.tenant_id == query.tenant_id)
+        and (query.key_prefix is None or r.key.startswith(query.key_prefix))
+        and (after is None or (r.created_at, r.key) < after)
+    ]
+    chosen.sort(key=lambda r: (r.created_at, r.key), reverse=True)
+    return paginate(chosen[:query.limit + 1], query.limit)
 
 
 def encode_cursor(created_at: float, execution_id: str) -> str:

@@ -19,12 +19,15 @@ from treadle.stores.base import (
     ClaimLimits,
     Events,
     ListQuery,
+    Record,
+    RecordQuery,
     RowUpdate,
     Signals,
     Summaries,
     choose_within_limits,
     decode_cursor,
     paginate,
+    select_records,
 )
 
 
@@ -38,6 +41,7 @@ class MemoryStore:
         self._keys: dict[str, str] = {}
         self._inbox: dict[str, list[Signal]] = {}
         self._signal_ids = 0
+        self._records: dict[tuple[str, str], Record] = {}
         self._lock = threading.Lock()
 
     async def open(self) -> None:
@@ -232,6 +236,39 @@ class MemoryStore:
                 self._inbox.pop(execution_id, None)
                 if row.idempotency_key is not None:
                     self._keys.pop(row.idempotency_key, None)
+            return len(doomed)
+
+    # -- records ------------------------------------------------------------------------------
+
+    async def put_record(self, record: Record, *, create_only: bool = False) -> bool:
+        with self._lock:
+            address = (record.kind, record.key)
+            if create_only and address in self._records:
+                return False
+            self._records[address] = replace(record, data=copy.deepcopy(record.data))
+            return True
+
+    async def get_record(self, kind: str, key: str) -> Record | None:
+        with self._lock:
+            found = self._records.get((kind, key))
+            return None if found is None else replace(found, data=copy.deepcopy(found.data))
+
+    async def list_records(self, query: RecordQuery) -> Page[Record]:
+        with self._lock:
+            page = select_records(self._records.values(), query)
+        return Page([replace(r, data=copy.deepcopy(r.data)) for r in page.items], page.next_cursor)
+
+    async def delete_record(self, kind: str, key: str) -> bool:
+        with self._lock:
+            return self._records.pop((kind, key), None) is not None
+
+    async def prune_records(self, now: float, kind: str | None = None) -> int:
+        with self._lock:
+            doomed = [address for address, r in self._records.items()
+                      if r.expires_at is not None and r.expires_at <= now
+                      and (kind is None or r.kind == kind)]
+            for address in doomed:
+                del self._records[address]
             return len(doomed)
 
 

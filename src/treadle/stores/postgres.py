@@ -38,6 +38,8 @@ from treadle.stores.base import (
     ClaimLimits,
     Events,
     ListQuery,
+    Record,
+    RecordQuery,
     RowUpdate,
     Signals,
     Summaries,
@@ -45,7 +47,7 @@ from treadle.stores.base import (
     decode_cursor,
     paginate,
 )
-from treadle.stores.sql import migrations, queries
+from treadle.stores.sql import migrations, queries, record_filters, record_from_row, record_values
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -386,6 +388,32 @@ class PostgresStore:
             total += count
             if count < _PRUNE_BATCH:
                 return total
+
+    # -- records ------------------------------------------------------------------------------
+
+    async def put_record(self, record: Record, *, create_only: bool = False) -> bool:
+        async with self._connection() as conn:
+            cur = await conn.execute(_Q["insert_record" if create_only else "upsert_record"],
+                                     record_values(record))
+            return bool(cur.rowcount)
+
+    async def get_record(self, kind: str, key: str) -> Record | None:
+        found = await self._one("select_record", {"kind": kind, "key": key})
+        return None if found is None else record_from_row(found)
+
+    async def list_records(self, query: RecordQuery) -> Page[Record]:
+        rows = await self._all("list_records", record_filters(query))
+        return paginate([record_from_row(r) for r in rows], query.limit)
+
+    async def delete_record(self, kind: str, key: str) -> bool:
+        async with self._connection() as conn:
+            cur = await conn.execute(_Q["delete_record"], {"kind": kind, "key": key})
+            return bool(cur.rowcount)
+
+    async def prune_records(self, now: float, kind: str | None = None) -> int:
+        async with self._connection() as conn:
+            cur = await conn.execute(_Q["prune_records"], {"now": now, "kind": kind})
+            return int(cur.rowcount)
 
 
 _ROW_FIELDS = (

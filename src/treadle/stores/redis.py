@@ -21,6 +21,7 @@ Keys, under the prefix:
     l:all l:wf:<w> l:st:<s> l:pa:<p> l:te:<t>   listing zsets (lex order of `ck`)
     c:free c:ready c:signalled                  claim zsets of free executions (lex order of `qk`)
     c:timers c:leases fin                       scored by wake_at, lease_until, finished_at
+    r:<kind>          hash: records of a kind, key -> JSON `[tenant, data, created, expires]`
 
 `ck` is `<created_at as sortable hex>:<id>` (newest first = reverse lex order); `qk` is
 `<priority as sortable hex><created_at as sortable hex>:<id>` (claim order = lex order).
@@ -42,11 +43,14 @@ from treadle.stores.base import (
     ClaimLimits,
     Events,
     ListQuery,
+    Record,
+    RecordQuery,
     RowUpdate,
     Signals,
     Summaries,
     decode_cursor,
     paginate,
+    select_records,
 )
 
 if TYPE_CHECKING:
@@ -594,12 +598,70 @@ class RedisStore:
             if count < _PRUNE_BATCH:
                 return total
 
+    # -- records ------------------------------------------------------------------------------
+
+    async def put_record(self, record: Record, *, create_only: bool = False) -> bool:
+        client = await self._redis()
+        encoded = _dumps([record.tenant_id, record.data, record.created_at, record.expires_at])
+        name = self.prefix + "r:" + record.kind
+        async with _kept_cancellation():
+            if create_only:
+                return bool(await client.hsetnx(name, record.key, encoded))
+            await client.hset(name, record.key, encoded)
+        return True
+
+    async def get_record(self, kind: str, key: str) -> Record | None:
+        client = await self._redis()
+        async with _kept_cancellation():
+            found = cast(str | None, await client.hget(self.prefix + "r:" + kind, key))
+        return None if found is None else _record(kind, key, found)
+
+    async def list_records(self, query: RecordQuery) -> Page[Record]:
+        return select_records(await self._records(query.kind), query)
+
+    async def delete_record(self, kind: str, key: str) -> bool:
+        client = await self._redis()
+        async with _kept_cancellation():
+            return bool(await client.hdel(self.prefix + "r:" + kind, key))
+
+    async def prune_records(self, now: float, kind: str | None = None) -> int:
+        client = await self._redis()
+        if kind is None:
+            start = len(self.prefix) + 2
+            kinds = [name[start:] async for name in client.scan_iter(
+                match=_glob_escape(self.prefix) + "r:*", count=_SCAN_CHUNK)]
+        else:
+            kinds = [kind]
+        total = 0
+        for each in kinds:
+            doomed = [r.key for r in await self._records(each)
+                      if r.expires_at is not None and r.expires_at <= now]
+            if doomed:
+                async with _kept_cancellation():
+                    total += int(await client.hdel(self.prefix + "r:" + each, *doomed))
+        return total
+
+    async def _records(self, kind: str) -> list[Record]:
+        client = await self._redis()
+        async with _kept_cancellation():
+            found = cast(dict[str, str], await client.hgetall(self.prefix + "r:" + kind))
+        return [_record(kind, key, encoded) for key, encoded in found.items()]
+
 
 _FLOATS = ("created_at", "updated_at", "finished_at", "started_at", "lease_until", "wake_at")
 _INTS = ("priority", "last_seq")
 _STRINGS = ("id", "workflow", "version", "status", "idempotency_key", "parent_id", "error",
             "queue", "tenant_id", "partition_key", "owner")
 
+
+
+def _record(kind: str, key: str, encoded: str) -> Record:
+    tenant_id, data, created_at, expires_at = json.loads(encoded)
+    return Record(kind, key, data, created_at, tenant_id, expires_at)
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 def _opt(value: Any) -> str:

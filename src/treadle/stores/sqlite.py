@@ -27,6 +27,8 @@ from treadle.stores.base import (
     ClaimLimits,
     Events,
     ListQuery,
+    Record,
+    RecordQuery,
     RowUpdate,
     Signals,
     Summaries,
@@ -34,7 +36,7 @@ from treadle.stores.base import (
     decode_cursor,
     paginate,
 )
-from treadle.stores.sql import migrations, queries
+from treadle.stores.sql import migrations, queries, record_filters, record_from_row, record_values
 
 _Q = queries("sqlite")
 _SYNCHRONOUS = {"off": "OFF", "normal": "NORMAL", "full": "FULL", "extra": "EXTRA"}
@@ -329,6 +331,33 @@ class SQLiteStore:
                 conn.execute(_Q["delete_signals"], (ident,))
                 conn.execute(_Q["delete_execution"], (ident,))
             return len(ids)
+
+    # -- records ------------------------------------------------------------------------------
+
+    async def put_record(self, record: Record, *, create_only: bool = False) -> bool:
+        values = record_values(record)
+        with self._write() as conn:
+            query = _Q["insert_record" if create_only else "upsert_record"]
+            return bool(conn.execute(query, values).rowcount)
+
+    async def get_record(self, kind: str, key: str) -> Record | None:
+        with self._lock:
+            found = self.connection().execute(_Q["select_record"], (kind, key)).fetchone()
+        return None if found is None else record_from_row(tuple(found))
+
+    async def list_records(self, query: RecordQuery) -> Page[Record]:
+        with self._lock:
+            rows = self.connection().execute(_Q["list_records"], record_filters(query))
+            records = [record_from_row(tuple(r)) for r in rows.fetchall()]
+        return paginate(records, query.limit)
+
+    async def delete_record(self, kind: str, key: str) -> bool:
+        with self._write() as conn:
+            return bool(conn.execute(_Q["delete_record"], (kind, key)).rowcount)
+
+    async def prune_records(self, now: float, kind: str | None = None) -> int:
+        with self._write() as conn:
+            return int(conn.execute(_Q["prune_records"], {"now": now, "kind": kind}).rowcount)
 
 
 class _Checkpointer:

@@ -259,3 +259,36 @@ WITH doomed AS (
     DELETE FROM signals WHERE execution_id IN (SELECT id FROM doomed)
 )
 SELECT count(*) FROM doomed;
+
+-- name: upsert_record
+INSERT INTO records (kind, key, tenant_id, data, created_at, expires_at)
+VALUES (%(kind)s, %(key)s, %(tenant_id)s, %(data)s::json, %(created_at)s, %(expires_at)s)
+ON CONFLICT (kind, key) DO UPDATE SET tenant_id = excluded.tenant_id, data = excluded.data,
+    created_at = excluded.created_at, expires_at = excluded.expires_at;
+
+-- name: insert_record
+INSERT INTO records (kind, key, tenant_id, data, created_at, expires_at)
+VALUES (%(kind)s, %(key)s, %(tenant_id)s, %(data)s::json, %(created_at)s, %(expires_at)s)
+ON CONFLICT (kind, key) DO NOTHING;
+
+-- name: select_record
+SELECT kind, key, tenant_id, data::text, created_at, expires_at FROM records
+WHERE kind = %(kind)s AND key = %(key)s;
+
+-- name: list_records
+-- Newest first; the cursor is the (created_at, key) of the last record of the previous page.
+SELECT kind, key, tenant_id, data::text, created_at, expires_at FROM records
+WHERE kind = %(kind)s
+  AND (%(tenant_id)s::text IS NULL OR tenant_id = %(tenant_id)s::text)
+  AND (%(prefix)s::text IS NULL OR left(key, length(%(prefix)s::text)) = %(prefix)s::text)
+  AND (%(after_ts)s::float8 IS NULL OR created_at < %(after_ts)s::float8
+       OR (created_at = %(after_ts)s::float8 AND key < %(after_key)s::text))
+ORDER BY created_at DESC, key DESC
+LIMIT %(limit)s;
+
+-- name: delete_record
+DELETE FROM records WHERE kind = %(kind)s AND key = %(key)s;
+
+-- name: prune_records
+DELETE FROM records WHERE expires_at IS NOT NULL AND expires_at <= %(now)s
+  AND (%(kind)s::text IS NULL OR kind = %(kind)s::text);

@@ -106,3 +106,36 @@ DELETE FROM signals WHERE execution_id = ?;
 
 -- name: delete_execution
 DELETE FROM executions WHERE id = ?;
+
+-- name: upsert_record
+INSERT INTO records (kind, key, tenant_id, data, created_at, expires_at)
+VALUES (:kind, :key, :tenant_id, :data, :created_at, :expires_at)
+ON CONFLICT (kind, key) DO UPDATE SET tenant_id = excluded.tenant_id, data = excluded.data,
+    created_at = excluded.created_at, expires_at = excluded.expires_at;
+
+-- name: insert_record
+INSERT INTO records (kind, key, tenant_id, data, created_at, expires_at)
+VALUES (:kind, :key, :tenant_id, :data, :created_at, :expires_at)
+ON CONFLICT (kind, key) DO NOTHING;
+
+-- name: select_record
+SELECT kind, key, tenant_id, data, created_at, expires_at FROM records
+WHERE kind = ? AND key = ?;
+
+-- name: list_records
+-- Newest first; the cursor is the (created_at, key) of the last record of the previous page.
+SELECT kind, key, tenant_id, data, created_at, expires_at FROM records
+WHERE kind = :kind
+  AND (:tenant_id IS NULL OR tenant_id = :tenant_id)
+  AND (:prefix IS NULL OR substr(key, 1, length(:prefix)) = :prefix)
+  AND (:after_ts IS NULL OR created_at < :after_ts
+       OR (created_at = :after_ts AND key < :after_key))
+ORDER BY created_at DESC, key DESC
+LIMIT :limit;
+
+-- name: delete_record
+DELETE FROM records WHERE kind = ? AND key = ?;
+
+-- name: prune_records
+DELETE FROM records WHERE expires_at IS NOT NULL AND expires_at <= :now
+  AND (:kind IS NULL OR kind = :kind);
