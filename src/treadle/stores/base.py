@@ -21,6 +21,7 @@ Events = list[Event]
 Summaries = list[ExecutionSummary]
 Signals = list[Signal]
 Ids = list[str]
+Records = list["Record"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,7 @@ from treadle.stores.base import (
     ListQuery,
     Record,
     RecordQuery,
+    Records,
     RowUpdate,
     Signals,
     Summaries,
@@ -641,7 +642,7 @@ class RedisStore:
                     total += int(await client.hdel(self.prefix + "r:" + each, *doomed))
         return total
 
-    async def _records(self, kind: str) -> list[Record]:
+    async def _records(self, kind: str) -> Records:
         client = await self._redis()
         async with _kept_cancellation():
             found = cast(dict[str, str], await client.hgetall(self.prefix + "r:" + kind))
