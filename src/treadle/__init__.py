@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from treadle.engine.context import Context
 from treadle.engine.current import StepInfo, current_step
+from treadle.engine.dead_letters import DeadLetter
 from treadle.engine.decorators import Registry, StepFunction, WorkflowDef, step, workflow
 from treadle.engine.hooks import Observer
 from treadle.engine.queues import Queue
@@ -73,6 +74,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Clock",
     "Context",
+    "DeadLetter",
     "Engine",
     "Event",
     "EventType",

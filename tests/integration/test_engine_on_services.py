@@ -29,6 +29,8 @@ from stores.storekit import (
 # Import the unit modules under the names pytest gives them (their folder on sys.path): one
 # module object each, so workflows registered by name resolve to the same functions.
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+import test_breakpoints
+import test_dead_letters
 import test_durability
 import test_worker
 import test_workflows
@@ -82,5 +84,5 @@ def _adopt(module: Any) -> None:
             globals()[name] = value
 
 
-for _module in (test_durability, test_worker, test_workflows):
+for _module in (test_breakpoints, test_dead_letters, test_durability, test_worker, test_workflows):
     _adopt(_module)

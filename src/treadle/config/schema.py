@@ -169,7 +169,10 @@ def config_schema(
                 "compensation_order": {"type": "string"}}},
             "idempotency": {"type": "object", "required": ["key_template"], "properties": {
                 "key_template": {"type": "string"}, "ttl": _DURATION}},
-            "dead_letter": {"type": "object"},
+            "dead_letter": {"type": "object", "additionalProperties": False, "properties": {
+                "enabled": {"type": "boolean"}, "retention": _DURATION,
+                "alert_threshold": {"type": "integer", "minimum": 1},
+                "replayable": {"type": "boolean"}}},
         },
         "additionalProperties": False,
     }  # fmt: skip

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from treadle.engine import current
+from treadle.engine.dead_letters import DeadLetter
 from treadle.errors import WorkflowNotFoundError, WorkflowVersionError
 from treadle.journal.retry import Backoff, RetryPolicy
 
@@ -134,6 +135,7 @@ class WorkflowDef:
     version: str | None = None
     timeout: float | None = None
     concurrency: int | None = None
+    dead_letter: DeadLetter | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Awaitable[Any]:
         return self.fn(*args, **kwargs)
@@ -186,6 +188,7 @@ def workflow(
     version: str | None = None,
     timeout: float | None = None,
     concurrency: int | None = None,
+    dead_letter: bool | DeadLetter = False,
     registry: Registry | None = None,
 ) -> Callable[[WorkflowFn], WorkflowDef]: ...
 def workflow(
@@ -196,6 +199,7 @@ def workflow(
     version: str | None = None,
     timeout: float | None = None,
     concurrency: int | None = None,
+    dead_letter: bool | DeadLetter = False,
     registry: Registry | None = None,
 ) -> WorkflowDef | Callable[[WorkflowFn], WorkflowDef]:
     """Declare a durable workflow: `async def fn(ctx: Context, *args)`.
@@ -203,8 +207,11 @@ def workflow(
     Registered by `name` (default: the function's qualified name) and `version` in
     `registry` (default: the process-wide one). `timeout` bounds the whole execution,
     durably: a resumed execution keeps its original deadline. `concurrency` limits how many
-    enqueued executions of it workers run at once, across all workers.
+    enqueued executions of it workers run at once, across all workers. `dead_letter` (True,
+    or a `DeadLetter` with its retention) keeps executions that fail for good in the
+    dead-letter queue, `engine.dlq`.
     """
+    letters = DeadLetter() if dead_letter is True else dead_letter or None
 
     def decorate(f: WorkflowFn) -> WorkflowDef:
         if not inspect.iscoroutinefunction(f):
@@ -213,7 +220,7 @@ def workflow(
                 "write `async def` and `await` its steps"
             )
         wf = WorkflowDef(name=name or _qualname(f), fn=f, version=version, timeout=timeout,
-                         concurrency=concurrency)
+                         concurrency=concurrency, dead_letter=letters)
         (registry or default_registry).add(wf)
         return wf
 

@@ -19,7 +19,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from treadle.engine.breakpoints import Breakpoints
 from treadle.engine.clock import Clock
+from treadle.engine.dead_letters import DeadLetterQueue
 from treadle.engine.decorators import Registry, WorkflowDef, default_registry
 from treadle.engine.hooks import DebugObserver, Observer, notify
 from treadle.engine.queues import Queue
@@ -134,6 +136,10 @@ class Engine:
         self.work_available = asyncio.Event()
         self._opened = False
         self._heartbeat: asyncio.Task[None] | None = None
+        self.breakpoints = Breakpoints(self)
+        """Pause executions before chosen steps; see `treadle.engine.breakpoints`."""
+        self.dlq = DeadLetterQueue(self)
+        """Executions of `dead_letter` workflows that failed; see `treadle.engine.dead_letters`."""
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -332,7 +338,7 @@ class Engine:
         run = Run(self, wf, execution_id, args_json, seq=events[-1].seq,
                   replay=index_positions(events) if seed else {},
                   status=ExecutionStatus.RUNNING, deadline=deadline, created_at=now,
-                  mocks=data.get("mocks"))
+                  mocks=data.get("mocks"), tenant_id=tenant_id)
         self._launch(run)
         return run
 
@@ -442,7 +448,7 @@ class Engine:
         run = Run(self, wf, row.id, view.args, seq=events[-1].seq,
                   replay=index_positions(events), status=view.status,
                   deadline=started.get("deadline"), created_at=events[0].created_at,
-                  mocks=started.get("mocks"))
+                  mocks=started.get("mocks"), tenant_id=row.tenant_id)
         if view.status == ExecutionStatus.PENDING:  # a claimed enqueued execution starts now
             run.status = ExecutionStatus.RUNNING
         run.persisted_status = row.status

@@ -75,6 +75,7 @@ class Run:
         deadline: float | None,
         created_at: float,
         mocks: dict[str, Any] | None = None,
+        tenant_id: str | None = None,
     ) -> None:
         from treadle.engine.context import Context
 
@@ -93,6 +94,9 @@ class Run:
         self.deadline = deadline
         self.created_at = created_at
         self.mocks: dict[str, Any] = mocks or {}  # this execution's: {step: {output, delay_ms}}
+        self.tenant_id = tenant_id
+        self.outputs: dict[str, Any] = {}  # latest output per step name (breakpoint conditions)
+        self.failed_step: str | None = None  # the last step that failed for good
         self.active = 1
         self.timers: dict[int, float] = {}
         self.signal_waiters: dict[str, list[asyncio.Future[str]]] = {}
@@ -209,12 +213,24 @@ class Run:
         rec = self.recorded(pos, "step", name)
         if rec is not None and rec.done:
             if rec.failed:
+                self.failed_step = name
                 raise restore_error(rec.error, name)
-            self._register_compensation(pos, sf, rec.output, args, kwargs, compensates)
+            if not rec.skipped:
+                self._register_compensation(pos, sf, rec.output, args, kwargs, compensates)
+            self.outputs[name] = rec.output
             return rec.output
         attempt = (rec.attempts if rec is not None else 0) + 1
         if self.engine.draining:
             raise Suspended("the worker is draining")
+        breakpoints = self.engine.breakpoints
+        if compensates is None and (rec.paused if rec is not None else breakpoints.armed()):
+            decided = await self._breakpoint(pos, name, args, kwargs, rec)
+            if decided is None:
+                pass
+            elif decided[0] == "skip":
+                return decided[1]
+            else:
+                args, kwargs = decided[1]
         if self.values_pending:
             await self.flush()
         if self.mocks and name in self.mocks:
@@ -264,6 +280,7 @@ class Run:
                     "pos": pos, "step_name": name, "attempts": attempt, "duration_ms": elapsed,
                     "error": error_record(exc),
                 })
+                self.failed_step = name
                 await self.flush()
                 raise
             elapsed = (time.perf_counter() - t0) * 1000
@@ -341,10 +358,55 @@ class Run:
         await self.flush()
         return output
 
+    async def _breakpoint(
+        self, pos: int, name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+        rec: Recorded | None,
+    ) -> tuple[str, Any] | None:
+        """Pause at a matching breakpoint until decided: None (no breakpoint), ("skip",
+        output) or ("resume", (args, kwargs)); an abort cancels the execution."""
+        decision = rec.decision if rec is not None else None
+        if rec is None:
+            journal_input = to_json_input(args, kwargs)
+            hit = await self.engine.breakpoints.hit(
+                self.wf.name, name, self.tenant_id,
+                lambda: {"input": journal_input, "steps": dict(self.outputs),
+                         "workflow": self.wf.name, "execution_id": self.id})
+            if hit is None:
+                return None
+            self.emit(EventType.BREAKPOINT_HIT, {
+                "pos": pos, "step_name": name, "breakpoint_id": hit.id,
+                "condition": hit.condition, "input": journal_input,
+            })
+        if decision is None:
+            decision = await self._wait(pos, "breakpoint", self._decision(pos, name), step=name)
+        action = decision.get("action")
+        if action == "abort":
+            self.cancel_requested = str(decision.get("reason") or "aborted at a breakpoint")
+            self._cancel_now()
+        if action == "skip":
+            output = decision.get("output")
+            self.emit(EventType.STEP_SKIPPED, {"pos": pos, "step_name": name,
+                                               "reason": "breakpoint", "output": output})
+            await self.flush()
+            self.outputs[name] = output
+            return "skip", output
+        if "input" in decision:
+            from treadle.engine.breakpoints import apply_input
+
+            return "resume", apply_input(args, kwargs, decision["input"])
+        return "resume", (args, kwargs)
+
+    async def _decision(self, pos: int, step: str) -> dict[str, Any]:
+        from treadle.engine.breakpoints import BREAKPOINT_SIGNAL
+
+        payload = await self._signal_loop(pos, BREAKPOINT_SIGNAL, None, breakpoint_of=step)
+        return dict(payload)
+
     def _after_step(
         self, pos: int, sf: StepFunction[..., Any], output: Any, args: tuple[Any, ...],
         kwargs: dict[str, Any], compensates: int | None,
     ) -> None:
+        self.outputs[sf.name] = output
         if compensates is not None:
             self.emit(EventType.STEP_COMPENSATED,
                       {"pos": pos, "step_name": sf.name, "compensates": compensates})
@@ -499,7 +561,8 @@ class Run:
             raise SignalTimeoutError(f"signal {name!r} did not arrive within {timeout}s")
         return payload
 
-    async def _signal_loop(self, pos: int, name: str, deadline: float | None) -> Any:
+    async def _signal_loop(self, pos: int, name: str, deadline: float | None,
+                           breakpoint_of: str | None = None) -> Any:
         loop = asyncio.get_running_loop()
         while True:
             woken: asyncio.Future[str] = loop.create_future()
@@ -511,7 +574,7 @@ class Run:
                     deadline, lambda f=woken: f.done() or f.set_result("timeout")  # type: ignore[misc]
                 )
             try:
-                payload = await self._take_signal(pos, name)
+                payload = await self._take_signal(pos, name, breakpoint_of)
                 if payload is not _MISSING:
                     return payload
                 if await woken == "timeout":
@@ -521,16 +584,23 @@ class Run:
                 if handle is not None:
                     handle.cancel()
 
-    async def _take_signal(self, pos: int, name: str) -> Any:
+    async def _take_signal(self, pos: int, name: str, breakpoint_of: str | None = None) -> Any:
+        """Consume the oldest unconsumed signal `name` (for a breakpoint at `pos` when
+        `breakpoint_of` names its step: only a decision addressed to that position)."""
         for signal in await self.store.signals(self.id):
-            if signal.name == name and signal.id not in self.taken_signals:
-                self.taken_signals.add(signal.id)
-                self.emit(EventType.SIGNAL_RECEIVED, {
-                    "pos": pos, "step_name": name, "name": name, "payload": signal.payload,
-                    "signal_id": signal.id,
-                })
-                await self.flush(consume_signal=signal.id)
-                return signal.payload
+            if signal.name != name or signal.id in self.taken_signals:
+                continue
+            if breakpoint_of is not None and not (
+                    isinstance(signal.payload, dict) and signal.payload.get("pos") == pos):
+                continue  # a late decision for an earlier pause
+            self.taken_signals.add(signal.id)
+            data = {"pos": pos, "step_name": breakpoint_of or name, "name": name,
+                    "payload": signal.payload, "signal_id": signal.id}
+            if breakpoint_of is not None:
+                data["for"] = "breakpoint"
+            self.emit(EventType.SIGNAL_RECEIVED, data)
+            await self.flush(consume_signal=signal.id)
+            return signal.payload
         return _MISSING
 
     def notify_signal(self, name: str | None = None) -> None:
@@ -659,6 +729,10 @@ class Run:
         if not isinstance(exc, NonDeterminismError):
             await self.compensate()
         error = error_record(exc)
+        if self.wf.dead_letter is not None:
+            from treadle.engine.dead_letters import post
+
+            await post(self, self.wf.dead_letter, error)
         await self._finish(ExecutionStatus.FAILED, EventType.EXECUTION_FAILED,
                            {"error": error, "duration_ms": self._elapsed_ms()}, error=error)
 

@@ -37,6 +37,7 @@ class StepStatus(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     WAITING = "waiting"
+    PAUSED = "paused"  # at a breakpoint, waiting for an operator's decision
 
 
 def to_datetime(ts: float | None) -> datetime | None:

@@ -110,6 +110,13 @@ def _apply_step_event(
     elif kind == EventType.STEP_SKIPPED:
         record.status = StepStatus.SKIPPED
         record.finished_at = at
+        if "output" in data:
+            record.output = data["output"]
+    elif kind == EventType.BREAKPOINT_HIT:
+        record.status = StepStatus.PAUSED
+        record.input = data.get("input")
+    elif kind == EventType.SIGNAL_RECEIVED and data.get("for") == "breakpoint":
+        record.status = StepStatus.RUNNING  # decided: the step runs, is skipped or aborted
     elif kind == EventType.STEP_COMPENSATED:
         original = by_pos.get(data.get("compensates", -1))
         if original is not None:

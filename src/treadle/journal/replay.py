@@ -25,6 +25,10 @@ class Recorded:
     fired: bool = False
     child_id: str | None = None
     child_status: str | None = None
+    skipped: bool = False
+    paused: bool = False
+    """A breakpoint paused the call here; `decision` is the operator's answer, if any yet."""
+    decision: dict[str, Any] | None = None
 
 
 def index_positions(events: Iterable[Event]) -> dict[int, Recorded]:
@@ -57,6 +61,14 @@ def index_positions(events: Iterable[Event]) -> dict[int, Recorded]:
             rec.fire_at = data.get("fire_at")
         elif kind == EventType.TIMER_FIRED:
             rec.fired = True
+        elif kind == EventType.BREAKPOINT_HIT:
+            rec.paused = True
+        elif kind == EventType.SIGNAL_RECEIVED and data.get("for") == "breakpoint":
+            payload = data.get("payload")
+            rec.decision = dict(payload) if isinstance(payload, dict) else {"action": "resume"}
+        elif kind == EventType.STEP_SKIPPED:
+            rec.done = rec.skipped = True
+            rec.output = data.get("output")
         elif kind == EventType.SIGNAL_RECEIVED:
             rec.done = True
             rec.output = data.get("payload")
@@ -77,7 +89,7 @@ def _kind_of(event_type: str, data: dict[str, Any]) -> str:
         return "timer"
     if event_type == EventType.EXECUTION_SUSPENDED:
         return str(data.get("reason", "step"))
-    if event_type == EventType.SIGNAL_RECEIVED:
+    if event_type == EventType.SIGNAL_RECEIVED and data.get("for") != "breakpoint":
         return "signal"
     if event_type in (EventType.CHILD_STARTED, EventType.CHILD_COMPLETED):
         return "child"

@@ -74,7 +74,7 @@ class Application:
         for name, plan in build_plans(config, self.step_types).items():
             interpreter = Interpreter(plan, self.modules, self)
             wf = WorkflowDef(name=workflow_name(name), fn=interpreter.execute,
-                             timeout=plan.timeout)  # fmt: skip
+                             timeout=plan.timeout, dead_letter=plan.dead_letter)  # fmt: skip
             registry.add(wf)
             self.pipelines[name] = Pipeline(config.pipelines[name], plan, wf)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from treadle.config.model import AppConfig, KeyPath, PipelineConfig, StepConfig
 from treadle.engine import StepFunction
+from treadle.engine.dead_letters import DEFAULT_RETENTION, DeadLetter
 from treadle.errors import ConfigError
 from treadle.journal.retry import RetryPolicy
 from treadle.steps._durations import parse_duration
@@ -68,6 +69,10 @@ class PipelinePlan:
     timeout: float | None
     strict: bool
     idempotency: IdempotencyPlan | None
+    dead_letter: DeadLetter | None = None
+
+
+DEAD_LETTER_KEYS = ("enabled", "retention", "alert_threshold", "replayable")
 
 
 def has_template(value: Any) -> bool:
@@ -123,16 +128,16 @@ class Builder:
             raise ConfigError(f"configuration has {count} error{'s' if count != 1 else ''}",
                               file=self.app.file, errors=self.errors)  # fmt: skip
 
-    def duration(self, value: str | None, path: KeyPath) -> float | None:
+    def duration(self, value: str | None, path: KeyPath, what: str = "timeout") -> float | None:
         if value is None:
             return None
         try:
-            seconds = parse_duration(value, "timeout")
+            seconds = parse_duration(value, what)
         except ValueError as exc:
             self.error(path, str(exc))
             return None
         if seconds <= 0:
-            self.error(path, "timeout must be greater than zero")
+            self.error(path, f"{what} must be greater than zero")
             return None
         return seconds
 
@@ -168,7 +173,26 @@ class Builder:
         for i, plan in enumerate(steps):
             index.setdefault(plan.name, i)
         return PipelinePlan(cfg.name, steps, index, compensation, on_error, timeout,
-                            cfg.strict_templates, self.idempotency(cfg))  # fmt: skip
+                            cfg.strict_templates, self.idempotency(cfg),
+                            self.dead_letter(cfg))  # fmt: skip
+
+    def dead_letter(self, cfg: PipelineConfig) -> DeadLetter | None:
+        """A pipeline's `dead_letter:` block (the seed's keys), when enabled."""
+        raw = cfg.dead_letter
+        path = (*cfg.path, "dead_letter")
+        for key in raw or {}:
+            if key not in DEAD_LETTER_KEYS:
+                self.error((*path, key), f"unknown dead_letter key {key!r} (known: "
+                           f"{', '.join(DEAD_LETTER_KEYS)})")
+        if not raw or raw.get("enabled") is not True:
+            return None
+        retention = DEFAULT_RETENTION
+        if raw.get("retention") is not None:
+            retention = self.duration(str(raw["retention"]), (*path, "retention"),
+                                      "retention") or retention
+        threshold = raw.get("alert_threshold")
+        return DeadLetter(retention, raw.get("replayable") is not False,
+                          threshold if isinstance(threshold, int) else None)
 
     def idempotency(self, cfg: PipelineConfig) -> IdempotencyPlan | None:
         raw = cfg.idempotency

@@ -281,3 +281,40 @@ async def test_idempotency_key_dedupes_within_ttl(load_app: LoadApp,
     assert (await engine.store.get(later)).idempotency_key == "pay_c_1~1"  # type: ignore[union-attr]
     same, _ = await app.run_pipeline(engine, "pay", {"customer_id": "c", "order_id": 1})
     assert same == later
+
+
+DEAD_LETTER = """
+pipelines:
+  payments:
+    dead_letter: {enabled: true, retention: 2h, replayable: true}
+    steps:
+      - name: charge
+        type: test.fail
+        config: {message: card declined}
+"""
+
+
+async def test_dead_letter_keeps_the_trigger_data_and_error(load_app: LoadApp,
+                                                            engine: treadle.Engine) -> None:
+    app = load_app(DEAD_LETTER, step_types=test_steps())
+    with pytest.raises(treadle.ExecutionFailedError) as info:
+        await app.run_pipeline(engine, "payments", {"order": 7})
+    letters = (await engine.dlq.list("pipeline:payments")).items
+    assert [x.id for x in letters] == [info.value.execution_id]
+    letter = letters[0]
+    assert letter.input[0] == {"order": 7}  # the trigger data
+    assert letter.failed_step == "charge"
+    assert letter.error["message"] == "step 'charge' failed: card declined"
+    assert letter.expires_at == pytest.approx(letter.failed_at + 7200)
+
+
+@pytest.mark.parametrize(("block", "message"), [
+    ("{enabled: true, retention: soon}", "retention"),
+    ("{enabled: true, retention: 0s}", "retention must be greater than zero"),
+    ("{enabled: true, size: 3}", "unknown dead_letter key .size."),
+])
+def test_dead_letter_config_errors_name_the_key(load_app: LoadApp, block: str,
+                                                message: str) -> None:
+    text = DEAD_LETTER.replace("{enabled: true, retention: 2h, replayable: true}", block)
+    with pytest.raises(treadle.TreadleError, match=message):
+        load_app(text, step_types=test_steps())

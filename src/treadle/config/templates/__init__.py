@@ -26,7 +26,7 @@ from ._common import truthy
 from ._exec import Template
 from ._expr import compile_expression
 
-__all__ = ["evaluate", "is_template", "render", "render_value", "truthy"]
+__all__ = ["check", "evaluate", "is_template", "render", "render_value", "truthy"]
 
 _CACHE_SIZE = 4096
 
@@ -110,3 +110,11 @@ def evaluate(expr: str, data: Mapping[str, Any], *, strict: bool = False) -> Any
     if "{{" in expr or "${" in expr:
         return _template(expr).value(data, strict)
     return _expression(expr)(data, strict)
+
+
+def check(expr: str) -> None:
+    """Parse `expr` as `evaluate` would, without evaluating it: TemplateError if malformed."""
+    if "{{" in expr or "${" in expr:
+        _template(expr)
+    elif expr.strip():
+        _expression(expr)
