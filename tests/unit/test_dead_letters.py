@@ -96,9 +96,15 @@ async def test_replay_all_and_discard(store_url: str) -> None:
     assert await engine.dlq.discard("dlq-pay", ids[0])
     assert not await engine.dlq.discard("dlq-pay", ids[0])
     handles = await engine.dlq.replay_all("dlq-pay")
-    assert len(handles) == 2
-    inputs = [(await engine.get(h.id)).input["amount"] for h in handles]
-    assert inputs == [201, 202]  # oldest first
+    assert list(handles) == ids[1:]  # oldest first
+    inputs = [(await engine.get(h.id)).input["amount"] for h in handles.values()]
+    assert inputs == [201, 202]
+    for handle in handles.values():  # they fail again, and land as letters of their own
+        with pytest.raises(treadle.ExecutionFailedError):
+            await handle.result()
+    assert {x.id for x in (await engine.dlq.list("dlq-pay")).items} == \
+        {h.id for h in handles.values()}
+
 
 
 async def test_not_replayable_letters_refuse(store_url: str) -> None:

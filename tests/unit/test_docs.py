@@ -17,10 +17,14 @@ def blocks(path: Path) -> list[str]:
     return BLOCK.findall(path.read_text())
 
 
-@pytest.mark.parametrize("index", range(len(blocks(ROOT / "docs" / "guide.md"))))
-def test_guide_block_runs(index: int, tmp_path: Path) -> None:
-    code = blocks(ROOT / "docs" / "guide.md")[index]
-    exec(compile(code, f"docs/guide.md#block{index}", "exec"), {"tmp": str(tmp_path)})
+RUNNABLE = ("guide.md", "operations.md")
+
+
+@pytest.mark.parametrize(("doc", "index"), [
+    (doc, index) for doc in RUNNABLE for index in range(len(blocks(ROOT / "docs" / doc)))])
+def test_guide_block_runs(doc: str, index: int, tmp_path: Path) -> None:
+    code = blocks(ROOT / "docs" / doc)[index]
+    exec(compile(code, f"docs/{doc}#block{index}", "exec"), {"tmp": str(tmp_path)})
 
 
 @pytest.mark.parametrize("module", [

@@ -28,7 +28,7 @@ import builtins
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -60,12 +60,8 @@ class Breakpoint:
     expires_at: float | None = None
     tenant_id: str | None = None
     created_by: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "workflow": self.workflow, "step": self.step,
-                "condition": self.condition, "action": "pause", "created_at": self.created_at,
-                "expires_at": self.expires_at, "tenant_id": self.tenant_id,
-                "created_by": self.created_by}
+    notify: tuple[str, ...] = ()
+    """Who to tell (kept for UIs and hooks; Treadle sends nothing itself)."""
 
     def applies_to(self, workflow: str, step: str, tenant_id: str | None, now: float) -> bool:
         return (self.workflow == workflow and self.step == step
@@ -77,7 +73,7 @@ class Breakpoint:
         data = record.data
         return cls(record.key, str(data["workflow"]), str(data["step"]), data.get("condition"),
                    record.created_at, record.expires_at, record.tenant_id,
-                   data.get("created_by"))
+                   data.get("created_by"), tuple(data.get("notify") or ()))
 
 
 def expression_condition(expr: str, data: Mapping[str, Any]) -> bool:
@@ -120,6 +116,7 @@ class Breakpoints:
         ttl: float | None = 3600.0,
         tenant_id: str | None = None,
         created_by: str | None = None,
+        notify: Sequence[str] = (),
     ) -> Breakpoint:
         """Add a breakpoint; it expires after `ttl` seconds (None: until removed)."""
         if not workflow or not step:
@@ -133,9 +130,10 @@ class Breakpoints:
         await self.engine.open()
         now = time.time()
         found = Breakpoint(uuid.uuid4().hex, workflow, step, condition, now,
-                           None if ttl is None else now + ttl, tenant_id, created_by)
+                           None if ttl is None else now + ttl, tenant_id, created_by,
+                           tuple(notify))
         data = {"workflow": workflow, "step": step, "condition": condition,
-                "created_by": created_by}
+                "created_by": created_by, "notify": list(notify)}
         await self.engine.store.put_record(Record(RECORD_KIND, found.id, data, now, tenant_id,
                                                   found.expires_at))
         self._fresh_until = 0.0

@@ -146,8 +146,11 @@ class DeadLetterQueue:
         return handle
 
     async def replay_all(self, workflow: str, *, tenant_id: str | None = None,
-                         by: str | None = None) -> builtins.list[Handle]:
-        """Replay every letter of `workflow` (of one tenant when given), oldest first."""
+                         by: str | None = None) -> dict[str, Handle]:
+        """Replay every letter of `workflow` (of one tenant when given), oldest first.
+
+        Returns the new executions by the id of the letter (the failed execution) they replay.
+        """
         letters: builtins.list[Letter] = []
         cursor = None
         while True:
@@ -156,7 +159,8 @@ class DeadLetterQueue:
             if page.next_cursor is None:
                 break
             cursor = page.next_cursor
-        return [await self.replay(workflow, letter.id, by=by) for letter in reversed(letters)]
+        return {letter.id: await self.replay(workflow, letter.id, by=by)
+                for letter in reversed(letters)}
 
     async def discard(self, workflow: str, execution_id: str) -> bool:
         """Remove a letter without replaying it."""
