@@ -1,4 +1,9 @@
-"""`treadle executions …`: list, show, events, signal, cancel, resume, prune."""
+"""`treadle executions …`: list, show, events, signal, cancel, resume, prune.
+
+`timeline`, `diff` and `replay` live in `executions_history`. The commands that can talk to a
+server (`--server URL`) get their data from `executions_remote` then, in the same JSON views
+as from the store, and print them alike.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,17 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
+from treadle.cli import executions_history
+from treadle.cli import executions_remote as remote
 from treadle.cli.errors import CliError
 from treadle.cli.loading import import_all, registry_for
 from treadle.cli.options import (
     DEFAULT_STORE,
+    ApiKeyOption,
+    IdArgument,
     ImportOption,
     JsonOption,
+    ServerOption,
     StoreOption,
     read_json,
 )
@@ -24,12 +34,13 @@ from treadle.cli.output import (
     events_table,
     execution_view,
     page_view,
-    print_execution,
+    print_execution_view,
     print_json,
     print_table,
     status_text,
     summaries_table,
 )
+from treadle.cli.remote import Remote
 from treadle.cli.session import run_async, setup_logging
 from treadle.cli.times import human_duration, iso, parse_duration, parse_instant
 from treadle.engine import Engine, Registry
@@ -38,11 +49,9 @@ from treadle.journal import Execution, ExecutionStatus
 
 executions = typer.Typer(
     name="executions", no_args_is_help=True,
-    help="Inspect and control executions: list, show, events, signal, cancel, resume, prune.",
+    help="Inspect and control executions: list, show, events, timeline, diff, replay, "
+    "signal, cancel, resume, prune.",
 )
-
-IdArgument = Annotated[str, typer.Argument(metavar="ID", help="The execution id.",
-                                           show_default=False)]
 
 
 def register(app: typer.Typer) -> None:
@@ -80,48 +89,73 @@ def list_(
         "--cursor", envvar="TREADLE_CURSOR", metavar="CURSOR",
         help="Continue after the previous page (the cursor it printed).")] = None,
     store: StoreOption = DEFAULT_STORE,
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List executions, newest first."""
     after, before = _instant(since, "--since"), _instant(until, "--until")
-    page = run_async(store, lambda engine: engine.list(
-        workflow=workflow, status=status, since=after, until=before, limit=limit, cursor=cursor))
+    if server:
+        with Remote(server, api_key) as api:
+            page = remote.list_page(api, workflow=workflow,
+                                    status=None if status is None else str(status),
+                                    since=iso(after), until=iso(before), limit=limit,
+                                    cursor=cursor)
+    else:
+        page = page_view(run_async(store, lambda engine: engine.list(
+            workflow=workflow, status=status, since=after, until=before, limit=limit,
+            cursor=cursor)))
     if as_json:
-        print_json(page_view(page))
+        print_json(page)
         return
     out = console()
-    if not page.items:
+    if not page["items"]:
         out.print("no executions")
     else:
-        print_table(out, summaries_table(page.items))
-    if page.next_cursor:
-        out.print(Text(f"\nmore: --cursor {page.next_cursor}", style="dim"))
+        print_table(out, summaries_table(page["items"]))
+    if page["next_cursor"]:
+        out.print(Text(f"\nmore: --cursor {page['next_cursor']}", style="dim"))
 
 
 @executions.command("show")
 def show(execution_id: IdArgument, store: StoreOption = DEFAULT_STORE,
+         server: ServerOption = None, api_key: ApiKeyOption = None,
          as_json: JsonOption = False) -> None:
     """Show an execution: status, input, output, error with traceback, timing and steps."""
 
-    async def work(engine: Engine) -> tuple[Execution, Any]:
-        return await engine.get(execution_id), await engine.store.get(execution_id)
+    async def work(engine: Engine) -> dict[str, Any]:
+        return execution_view(await engine.get(execution_id),
+                              await engine.store.get(execution_id))
 
-    ex, row = run_async(store, work)
-    if as_json:
-        print_json(execution_view(ex, row))
+    if server:
+        with Remote(server, api_key) as api:
+            view = remote.show(api, execution_id)
     else:
-        print_execution(console(), ex, row)
+        view = run_async(store, work)
+    if as_json:
+        print_json(view)
+    else:
+        print_execution_view(console(), view)
 
 
 @executions.command("events")
 def events(execution_id: IdArgument, store: StoreOption = DEFAULT_STORE,
+           server: ServerOption = None, api_key: ApiKeyOption = None,
            as_json: JsonOption = False) -> None:
     """Print the journal of an execution: seq, time, type and data of every event."""
-    journal = run_async(store, lambda engine: engine.events(execution_id))
+    if server:
+        with Remote(server, api_key) as api:
+            journal = remote.events(api, execution_id)
+    else:
+        journal = [event_view(ev) for ev in
+                   run_async(store, lambda engine: engine.events(execution_id))]
     if as_json:
-        print_json([event_view(ev) for ev in journal])
+        print_json(journal)
     else:
         print_table(console(), events_table(journal))
+
+
+executions_history.register(executions)  # timeline, diff, replay: listed after events
 
 
 @executions.command("signal")
@@ -134,11 +168,17 @@ def signal(
         help="The signal's payload as JSON; @file.json reads a file, @- standard input.",
     )] = None,
     store: StoreOption = DEFAULT_STORE,
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Send a signal; the execution takes it when it waits for NAME (now or later)."""
     value = None if payload is None else read_json(payload, "--payload")
-    run_async(store, lambda engine: engine.signal(execution_id, name, value))
+    if server:
+        with Remote(server, api_key) as api:
+            remote.signal(api, execution_id, name, value)
+    else:
+        run_async(store, lambda engine: engine.signal(execution_id, name, value))
     if as_json:
         print_json({"id": execution_id, "signal": name, "payload": value, "sent": True})
     else:
@@ -153,6 +193,8 @@ def cancel(
         help="Why; recorded in the journal.")] = "cancelled",
     imports: ImportOption = None,
     store: StoreOption = DEFAULT_STORE,
+    server: ServerOption = None,
+    api_key: ApiKeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Cancel an execution: its completed saga steps are compensated, then it ends cancelled.
@@ -160,9 +202,35 @@ def cancel(
     An execution that no process runs is cancelled here, so its workflow's code must be
     loaded (`--import MODULE`) to run the compensations. One that another live process runs
     is sent a cancel request, which that process carries out (within a second while the
-    execution waits, within a heartbeat while it runs).
+    execution waits, within a heartbeat while it runs). With --server, the server cancels it.
     """
-    registry = registry_for(import_all(imports or []))
+    if server:
+        with Remote(server, api_key) as api:
+            outcome, view = remote.cancel(api, execution_id, reason)
+    else:
+        outcome, view = _cancel_here(store, execution_id, reason, imports or [])
+    if as_json:
+        print_json({**view, "cancel": outcome})
+        return
+    out = console()
+    if outcome == "ended":
+        out.print(Text(f"execution {view['id']} had already ended: ").append_text(
+            status_text(view["status"])))
+        return
+    if outcome == "requested":
+        where = "the server is cancelling" if server else "the process running it cancels"
+        out.print(f"cancel requested: {where} execution {view['id']}")
+        return
+    compensated = [s["name"] for s in view["steps"] if s["compensated"]]
+    line = Text(f"execution {view['id']} ").append_text(status_text(view["status"]))
+    if compensated:
+        line.append(f"; compensated: {', '.join(compensated)}")
+    out.print(line)
+
+
+def _cancel_here(store: str, execution_id: str, reason: str,
+                 imports: list[str]) -> tuple[str, dict[str, Any]]:
+    registry = registry_for(import_all(imports))
 
     async def work(engine: Engine) -> tuple[str, Execution]:
         row = await engine.store.get(execution_id)
@@ -177,22 +245,7 @@ def cancel(
         return ("cancelled" if done else "requested"), await engine.get(execution_id)
 
     outcome, ex = run_async(store, work, registry=registry)
-    if as_json:
-        print_json({**execution_view(ex), "cancel": outcome})
-        return
-    out = console()
-    if outcome == "ended":
-        out.print(Text(f"execution {ex.id} had already ended: ").append_text(
-            status_text(ex.status)))
-        return
-    if outcome == "requested":
-        out.print(f"cancel requested: the process running execution {ex.id} cancels it")
-        return
-    compensated = [s.name for s in ex.steps if s.compensated]
-    line = Text(f"execution {ex.id} ").append_text(status_text(ex.status))
-    if compensated:
-        line.append(f"; compensated: {', '.join(compensated)}")
-    out.print(line)
+    return outcome, execution_view(ex)
 
 
 def _require_loaded(registry: Registry, workflow: str, version: str | None) -> None:

@@ -1,8 +1,11 @@
 """Options shared by several commands, each with its environment-variable twin.
 
 A command declares `store: StoreOption = DEFAULT_STORE`; the env var (`TREADLE_STORE`) is
-read when the option is not given. Values that are JSON (`--input`, `--payload`) accept
-`@path.json` to read a file and `@-` to read standard input.
+read when the option is not given. Commands that can also talk to a server take
+`server: ServerOption = None` and `api_key: ApiKeyOption = None` (`TREADLE_SERVER`,
+`TREADLE_API_KEY`); the key's value is never shown, not even in `--help`. Values that are
+JSON (`--input`, `--payload`) accept `@path.json` to read a file and `@-` to read standard
+input.
 """
 
 from __future__ import annotations
@@ -27,6 +30,19 @@ ImportOption = Annotated[list[str] | None, typer.Option(
     "--import", "-i", envvar="TREADLE_IMPORT", metavar="MODULE",
     help="Import MODULE (or path/to/file.py) so its workflows can run here; repeatable "
     "(the env var takes a space-separated list).",
+)]
+ServerOption = Annotated[str | None, typer.Option(
+    "--server", envvar="TREADLE_SERVER", metavar="URL", show_default=False,
+    help="Ask the Treadle server at URL (e.g. http://127.0.0.1:8080, from `treadle serve`) "
+    "instead of opening --store.",
+)]
+ApiKeyOption = Annotated[str | None, typer.Option(
+    "--api-key", envvar="TREADLE_API_KEY", metavar="KEY", show_default=False,
+    help="The server's API key, sent as `Authorization: Bearer`. Prefer the env var: a "
+    "command line is visible to other users.",
+)]
+IdArgument = Annotated[str, typer.Argument(
+    metavar="ID", help="The execution id.", show_default=False,
 )]
 
 

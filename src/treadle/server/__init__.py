@@ -7,20 +7,44 @@ app = create_app(treadle.Engine("sqlite:///runs.db"), api_keys=["s3cret"])  # an
 serve("sqlite:///runs.db", "127.0.0.1", 8080)                               # or uvicorn, here
 ```
 
-See `docs/server.md`. Importing this package needs FastAPI, uvicorn, sse-starlette
-(`treadle[server]`) and prometheus-client (`treadle[metrics]`); `import treadle` does not
-import it.
+See `docs/server.md`. The names here need FastAPI, uvicorn, sse-starlette (`treadle[server]`)
+and prometheus-client (`treadle[metrics]`), checked on first use with a clear
+`pip install 'treadle[…]'` message; the pure view builders (`treadle.server.views`,
+`treadle.server.diff`, which the CLI uses on a local store) need none of them. `import treadle`
+does not import this package.
 """
 
-from treadle.errors import require
+from __future__ import annotations
 
-for _module, _extra in (("fastapi", "server"), ("sse_starlette", "server"),
-                        ("prometheus_client", "metrics")):
-    require(_module, _extra)  # a clear `pip install 'treadle[…]'` instead of an ImportError
+from typing import TYPE_CHECKING, Any
 
-from treadle.server.app import create_app  # noqa: E402
-from treadle.server.auth import APIKeyAuth, Authenticator, Principal  # noqa: E402
-from treadle.server.serve import serve  # noqa: E402
-from treadle.server.state import Settings  # noqa: E402
+if TYPE_CHECKING:
+    from treadle.server.app import create_app
+    from treadle.server.auth import APIKeyAuth, Authenticator, Principal
+    from treadle.server.serve import serve
+    from treadle.server.state import Settings
+
+_EXPORTS = {
+    "create_app": "treadle.server.app", "serve": "treadle.server.serve",
+    "APIKeyAuth": "treadle.server.auth", "Authenticator": "treadle.server.auth",
+    "Principal": "treadle.server.auth", "Settings": "treadle.server.state",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    from treadle.errors import require
+
+    for dependency, extra in (("fastapi", "server"), ("sse_starlette", "server"),
+                              ("prometheus_client", "metrics")):
+        require(dependency, extra)  # a clear `pip install 'treadle[…]'`, not an ImportError
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["APIKeyAuth", "Authenticator", "Principal", "Settings", "create_app", "serve"]
