@@ -16,7 +16,10 @@ import treadle
 
 COMMANDS: tuple[str, ...] = (
     "treadle.cli.run",          # treadle run MODULE:WORKFLOW
-    "treadle.cli.executions",   # treadle executions list|show|events|signal|cancel|resume|prune
+    "treadle.cli.executions",   # treadle executions list|show|events|timeline|replay|diff|
+                                #   signal|cancel|resume|prune
+    "treadle.cli.dlq",          # treadle dlq list|show|replay|replay-all|discard|prune
+    "treadle.cli.breakpoints",  # treadle breakpoints set|list|remove|inspect|resume|skip|abort
     "treadle.cli.worker",       # treadle worker --queue Q --concurrency N --import M
     "treadle.cli.db",           # treadle db upgrade
     "treadle.cli.serve",        # treadle serve [CONFIG.yaml]

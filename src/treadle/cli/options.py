@@ -44,6 +44,10 @@ ApiKeyOption = Annotated[str | None, typer.Option(
 IdArgument = Annotated[str, typer.Argument(
     metavar="ID", help="The execution id.", show_default=False,
 )]
+PipelineArgument = Annotated[str, typer.Argument(
+    metavar="PIPELINE", show_default=False,
+    help="A YAML pipeline's name (its workflow is pipeline:NAME) or a code workflow's name.",
+)]
 
 
 def read_json(text: str, option: str) -> Any:

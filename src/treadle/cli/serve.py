@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -30,6 +30,10 @@ def serve(
         "--api-key", envvar="TREADLE_API_KEYS", metavar="KEY",
         help="Require this API key on /api/v1 (repeatable; the env var takes a "
         "space-separated list). Without one the API is open: bind to 127.0.0.1.")] = None,
+    jwt_secret: Annotated[str | None, typer.Option(
+        "--jwt-secret", envvar="TREADLE_JWT_SECRET", metavar="SECRET", show_default=False,
+        help="Sign login tokens with this secret (32 bytes at least; every server of a "
+        "cluster needs the same). Without it, tokens are valid for this process only.")] = None,
 ) -> None:
     """Serve the control plane (/api/v1, /metrics, /healthz, /openapi.json) and, given a
     config, its HTTP routes and triggers, with executions running in this process.
@@ -41,9 +45,18 @@ def serve(
     if config is not None:
         from treadle.apps import serve_app
 
-        serve_app(config, store, host=host, port=port, registry=registry, api_keys=api_key)
+        fallback = None
+        if jwt_secret:
+            def fallback(runtime: Any) -> Any:  # the control plane, with the secret
+                from treadle.server import create_app
+
+                return create_app(runtime.engine, api_keys=api_key or None, recover=False,
+                                  close_engine=False, jwt_secret=jwt_secret)
+
+        serve_app(config, store, host=host, port=port, registry=registry, api_keys=api_key,
+                  fallback=fallback)
         return
     from treadle.server import serve as serve_control_plane
 
     serve_control_plane(store, host or "127.0.0.1", port or 8080, registry=registry,
-                        api_keys=api_key or None)
+                        api_keys=api_key or None, jwt_secret=jwt_secret or None)

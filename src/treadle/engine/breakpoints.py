@@ -28,7 +28,7 @@ import builtins
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,7 @@ logger = logging.getLogger("treadle.breakpoints")
 BREAKPOINT_SIGNAL = "treadle.breakpoint"
 RECORD_KIND = "breakpoint"
 ACTIONS = ("resume", "skip", "abort")
+MAX_TTL = 366 * 86400.0
 
 Condition = Callable[[str, Mapping[str, Any]], bool]
 
@@ -74,6 +75,26 @@ class Breakpoint:
         return cls(record.key, str(data["workflow"]), str(data["step"]), data.get("condition"),
                    record.created_at, record.expires_at, record.tenant_id,
                    data.get("created_by"), tuple(data.get("notify") or ()))
+
+
+def pipeline_workflow(pipeline: str, names: Collection[str]) -> str:
+    """The workflow a `{pipeline}` of the API (or a CLI argument) names, given the registered
+    workflow names: `pipeline:<name>` as is; a name registered as a code workflow (and not as
+    a pipeline) is that workflow; any other name is the pipeline's, `pipeline:<name>`.
+
+    >>> pipeline_workflow("checkout", ["checkout"]), pipeline_workflow("orders", [])
+    ('checkout', 'pipeline:orders')
+    """
+    if pipeline.startswith("pipeline:"):
+        return pipeline
+    if f"pipeline:{pipeline}" not in names and pipeline in names:
+        return pipeline
+    return f"pipeline:{pipeline}"
+
+
+def workflow_of(engine: Engine, pipeline: str) -> str:
+    """`pipeline_workflow` over the workflows registered in `engine`."""
+    return pipeline_workflow(pipeline, engine.registry.names())
 
 
 def expression_condition(expr: str, data: Mapping[str, Any]) -> bool:
@@ -121,8 +142,8 @@ class Breakpoints:
         """Add a breakpoint; it expires after `ttl` seconds (None: until removed)."""
         if not workflow or not step:
             raise ValueError("a breakpoint needs a workflow and a step")
-        if ttl is not None and ttl <= 0:
-            raise ValueError("ttl must be > 0 seconds")
+        if ttl is not None and not 0 < ttl <= MAX_TTL:
+            raise ValueError(f"ttl must be > 0 seconds and at most {MAX_TTL:.0f} (a year)")
         if condition is not None:
             condition = condition.strip() or None
         if condition is not None:

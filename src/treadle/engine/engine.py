@@ -410,7 +410,11 @@ class Engine:
         if execution_id in self._runs:
             return
         for row in await self._claim(execution_id):
-            await self._resume(row)
+            try:
+                await self._resume(row)
+            except BaseException:  # e.g. its workflow is not loaded here: hand it back
+                await self.store.release(execution_id, self.owner)
+                raise
 
     async def _claim(
         self, execution_id: str | None = None, *, limit: int = 1
@@ -614,11 +618,17 @@ class Engine:
         return await self.store.list(query)
 
     async def prune(self, older_than: timedelta | float) -> int:
-        """Delete executions that finished more than `older_than` (seconds or timedelta) ago."""
+        """Delete executions that finished more than `older_than` (seconds or timedelta) ago.
+
+        Records past their own expiry (dead letters past retention, expired breakpoints) go
+        too. Returns how many executions were deleted.
+        """
         await self.open()
         seconds = older_than.total_seconds() if isinstance(older_than, timedelta) else older_than
         self._outcomes.clear()
-        return await self.store.prune(self.clock.time() - seconds)
+        pruned = await self.store.prune(self.clock.time() - seconds)
+        await self.store.prune_records(self.clock.time())
+        return pruned
 
     # -- background ---------------------------------------------------------------------------
 

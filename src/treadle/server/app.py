@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
@@ -16,15 +17,17 @@ from treadle.observability.live import LiveHub
 from treadle.observability.metrics import MetricsObserver
 from treadle.server.auth import SECURITY, SECURITY_SCHEMES, Authenticator, make_authenticator
 from treadle.server.errors import JSON, BodyLimit, install_error_handlers
-from treadle.server.routes import dashboard, executions, live, ops
+from treadle.server.routes import admin, breakpoints, dashboard, dlq, executions, live, ops
 from treadle.server.state import ServerState, Settings
+from treadle.server.tokens import Tokens
 
 logger = logging.getLogger("treadle.server")
 
 DESCRIPTION = """The Treadle control plane: start, inspect, follow and compare executions.
 
-Errors are JSON: `{"error": {"code", "message", "details"}}`. When the server has API keys,
-send one as `Authorization: Bearer <key>` or `X-API-Key: <key>`.
+Errors are JSON: `{"error": {"code", "message", "details"}}`. Send an API key or a JWT
+access token (`POST /api/v1/auth/login`) as `Authorization: Bearer <token>` (or a key as
+`X-API-Key: <key>`); a server without instance keys also answers anonymous requests.
 """
 
 
@@ -42,7 +45,7 @@ class ControlPlane(FastAPI):
             for path, operations in schema.get("paths", {}).items():
                 for operation in operations.values():
                     if path.startswith("/api/"):
-                        operation["security"] = SECURITY
+                        operation.setdefault("security", SECURITY)  # login: []
                     invalid = operation.get("responses", {}).get("422")
                     if invalid is not None:
                         invalid["content"] = {"application/json": {"schema": error}}
@@ -61,6 +64,7 @@ def create_app(
     hub: LiveHub | None = None,
     metrics_registry: CollectorRegistry | None = None,
     max_body_size: int = 1 << 20,
+    jwt_secret: str | bytes | None = None,
 ) -> ControlPlane:
     """The control plane for `engine`.
 
@@ -70,13 +74,21 @@ def create_app(
     executions running here (they stay resumable) and closes the store. Executions run in
     the server's event loop. Metrics go to `metrics_registry` (a fresh one by default, so two
     apps in one process do not mix their numbers).
+
+    `jwt_secret` (default: env `TREADLE_JWT_SECRET`; 32 bytes at least) signs login tokens;
+    without one a random secret is made, and tokens die with the process.
     """
     hub = hub if hub is not None else LiveHub()
     metrics = MetricsObserver(metrics_registry)
     engine.add_observer(hub)
     engine.add_observer(metrics)
+    settings = settings or Settings()
+    tokens = Tokens(jwt_secret or os.environ.get("TREADLE_JWT_SECRET") or None,
+                    access_seconds=settings.access_token_seconds,
+                    refresh_seconds=settings.refresh_token_seconds)
     state = ServerState(engine=engine, hub=hub, metrics=metrics,
-                        auth=make_authenticator(api_keys, auth), settings=settings or Settings())
+                        auth=make_authenticator(api_keys, auth), settings=settings,
+                        tokens=tokens)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -108,5 +120,8 @@ def create_app(
     app.include_router(live.router)  # before /executions/{id}: `live` is not an id
     app.include_router(executions.router)
     app.include_router(dashboard.router)
+    app.include_router(admin.router)
+    app.include_router(breakpoints.router)
+    app.include_router(dlq.router)
     return app
 

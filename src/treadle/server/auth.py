@@ -1,24 +1,38 @@
 """Who is calling: authenticators turn a request into a `Principal`, routes demand permissions.
 
-Today there are two authenticators: `OpenAccess` (no keys configured: everyone is an anonymous
-admin) and `APIKeyAuth` (a key in `Authorization: Bearer <key>` or `X-API-Key: <key>`). Keys
-are kept as SHA-256 digests and compared in constant time against every configured key; a key
-is never logged or echoed. Tenants, roles and JWTs come later as further authenticators that
-fill in `Principal.tenant_id` and `Principal.roles`; routes already declare what they need
-(`requires("read")`, `requires("write")`), so adding RBAC changes no route.
+`CredentialAuth` is the authenticator `create_app` uses. It accepts, as
+`Authorization: Bearer <token>` or `X-API-Key: <token>`:
+
+- **instance keys** (`create_app(api_keys=...)`, `treadle serve --api-key`): operators of the
+  whole server, admins of every tenant (`Principal.tenant_id` None);
+- **stored API keys** (`trd_<id>_<secret>`, made by `POST /api/v1/api-keys`): a tenant and a
+  role (admin, editor or viewer);
+- **JWT access tokens** (`POST /api/v1/auth/login`): a user of a tenant with their role, read
+  from the user's record on every call (a role change or disabling acts at once).
+
+Without instance keys the server is open: a request without credentials is an anonymous
+instance admin, as before tenants existed; credentials that look like Treadle's (a `trd_` key
+or a JWT) are still checked and scope the caller. Every comparison of a secret is constant
+time; no key, token or password is logged or echoed. Routes declare what they need
+(`requires("read" | "write" | "admin")`); roles map to permissions in `ROLE_PERMISSIONS`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from fastapi import Request
 
+from treadle.server.accounts import Accounts, looks_like_key
 from treadle.server.errors import ApiError
+from treadle.server.tokens import InvalidToken, Tokens, looks_like_jwt
+
+logger = logging.getLogger("treadle.server.auth")
 
 Permission = Literal["read", "write", "admin"]
 
@@ -29,10 +43,13 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "viewer": frozenset({"read"}),
 }
 
+ROLE_RANK = {"viewer": 0, "editor": 1, "admin": 2, "owner": 3}
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The caller. `tenant_id` None means every tenant (single-tenant deployments)."""
+    """The caller: `id`, `kind` (`anonymous`, `instance_key`, `api_key` or `user`), `roles`
+    and `tenant_id` (None: an instance admin, who sees every tenant)."""
 
     id: str
     kind: str = "anonymous"
@@ -41,6 +58,13 @@ class Principal:
 
     def can(self, permission: str) -> bool:
         return any(permission in ROLE_PERMISSIONS.get(role, ()) for role in self.roles)
+
+    @property
+    def rank(self) -> int:
+        """The highest role's rank (viewer 0 … owner 3); instance admins rank above owners."""
+        if self.tenant_id is None:
+            return 4
+        return max((ROLE_RANK.get(role, -1) for role in self.roles), default=-1)
 
 
 ANONYMOUS = Principal("anonymous")
@@ -66,8 +90,8 @@ def _digest(key: str) -> bytes:
 class APIKeyAuth:
     """Static API keys: a sequence of keys, or a mapping of key name → key.
 
-    The name (default `key-1`, `key-2`, …) identifies the caller in logs and, later, audit
-    records; the key itself is only held as a digest.
+    The name (default `key-1`, `key-2`, …) identifies the caller in logs and audit entries;
+    the key itself is only held as a digest.
     """
 
     def __init__(self, keys: Iterable[str] | Mapping[str, str]) -> None:
@@ -77,18 +101,88 @@ class APIKeyAuth:
             raise ValueError("API keys must be non-empty strings")
         self._keys = [(name, _digest(key)) for name, key in named.items()]
 
-    async def authenticate(self, request: Request, token: str | None) -> Principal:
-        if not token:
-            raise _unauthorized("missing_credentials",
-                                "send an API key: `Authorization: Bearer <key>` or `X-API-Key`")
+    def match(self, token: str) -> str | None:
+        """The name of the key `token` is, or None (compared with every key, in constant
+        time: the time taken names no key)."""
         given = _digest(token)
         found: str | None = None
-        for name, digest in self._keys:  # no early exit: the time taken names no key
+        for name, digest in self._keys:
             if hmac.compare_digest(given, digest):
                 found = name
+        return found
+
+    async def authenticate(self, request: Request, token: str | None) -> Principal:
+        if not token:
+            raise _missing()
+        found = self.match(token)
         if found is None:
             raise _unauthorized("invalid_credentials", "the API key is not valid")
-        return Principal(found, kind="api_key")
+        return Principal(found, kind="instance_key")
+
+
+class CredentialAuth:
+    """Instance keys, stored API keys and JWT access tokens (see the module docs).
+
+    `instance_keys` None makes an open server: no credentials means an anonymous admin.
+    """
+
+    def __init__(self, instance_keys: APIKeyAuth | None = None) -> None:
+        self.instance_keys = instance_keys
+
+    async def authenticate(self, request: Request, token: str | None) -> Principal:
+        from treadle.server.state import state_of
+
+        if not token:
+            if self.instance_keys is None:
+                return ANONYMOUS
+            raise _missing()
+        if self.instance_keys is not None:
+            name = self.instance_keys.match(token)
+            if name is not None:
+                return Principal(name, kind="instance_key")
+        state = state_of(request)
+        if looks_like_key(token):
+            key = await state.accounts.verify_key(token)
+            if key is None:
+                logger.info("refused an API key from %s", _client(request))
+                raise _unauthorized("invalid_credentials", "the API key is not valid")
+            await state.accounts.mark_used(key)
+            return Principal(key.id, kind="api_key", roles=frozenset({key.role}),
+                             tenant_id=key.tenant_id)
+        if looks_like_jwt(token):
+            return await _user_principal(request, state.accounts, state.tokens, token)
+        if self.instance_keys is None:
+            return ANONYMOUS  # an open server ignores credentials that are not Treadle's
+        logger.info("refused an instance key from %s", _client(request))
+        raise _unauthorized("invalid_credentials", "the API key is not valid")
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+async def _user_principal(request: Request, accounts: Accounts, tokens: Tokens,
+                          token: str) -> Principal:
+    try:
+        claims = tokens.decode(token, "access")
+    except InvalidToken as exc:
+        logger.info("refused an access token from %s: %s", _client(request), exc.reason)
+        if exc.reason == "expired":
+            raise _unauthorized("token_expired", "the access token has expired: refresh it "
+                                "(`POST /api/v1/auth/refresh`) or log in again") from None
+        raise _unauthorized("invalid_token", "the access token is not valid") from None
+    user = await accounts.get_user(claims.sub)
+    if (user is None or user.disabled or user.tenant_id != claims.tenant_id
+            or user.token_version != claims.version):
+        logger.info("refused an access token of %s: the user changed", claims.sub)
+        raise _unauthorized("invalid_token", "the access token is no longer valid")
+    return Principal(user.email, kind="user", roles=frozenset({user.role}),
+                     tenant_id=user.tenant_id)
+
+
+def _missing() -> ApiError:
+    return _unauthorized("missing_credentials",
+                         "send an API key: `Authorization: Bearer <key>` or `X-API-Key`")
 
 
 def _unauthorized(code: str, message: str) -> ApiError:
@@ -132,8 +226,24 @@ def requires(permission: Permission) -> Callable[[Request], Awaitable[Principal]
     return check
 
 
+def requires_instance(permission: Permission) -> Callable[[Request], Awaitable[Principal]]:
+    """Like `requires`, for instance-wide data (e.g. `/metrics`, labelled with every tenant):
+    tenant principals get 403 whatever their role."""
+    check_permission = requires(permission)
+
+    async def check(request: Request) -> Principal:
+        principal = await check_permission(request)
+        if principal.tenant_id is not None:
+            raise ApiError(403, "forbidden", "this is instance-wide: it needs an instance key")
+        return principal
+
+    check.__name__ = f"requires_instance_{permission}"
+    return check
+
+
 SECURITY_SCHEMES: dict[str, Any] = {
-    "bearer": {"type": "http", "scheme": "bearer", "description": "an API key as bearer token"},
+    "bearer": {"type": "http", "scheme": "bearer",
+               "description": "an API key, or a JWT access token from `/api/v1/auth/login`"},
     "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
 }
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
@@ -142,8 +252,7 @@ SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
 def make_authenticator(
     api_keys: Iterable[str] | Mapping[str, str] | None, auth: Authenticator | None
 ) -> Authenticator:
+    """`auth` when given, else `CredentialAuth` over the instance keys (open without)."""
     if auth is not None:
         return auth
-    if api_keys is None:
-        return OpenAccess()
-    return APIKeyAuth(api_keys)
+    return CredentialAuth(None if api_keys is None else APIKeyAuth(api_keys))

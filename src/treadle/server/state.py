@@ -1,4 +1,5 @@
-"""What the routes share: the engine, the live hub, metrics, the authenticator, settings."""
+"""What the routes share: the engine, the live hub, metrics, the authenticator, settings,
+the JWT issuer and the accounts (tenants, users, API keys) in the store."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from fastapi import Request
 from treadle.engine import Engine
 from treadle.observability.live import LiveHub
 from treadle.observability.metrics import MetricsObserver
+from treadle.server.accounts import Accounts
 from treadle.server.auth import Authenticator
+from treadle.server.tokens import Tokens
 
 logger = logging.getLogger("treadle.server")
 
@@ -28,6 +31,13 @@ class Settings:
     dashboard_step_sample: int = 500
     cancel_wait_seconds: float = 5.0
     public_metrics: bool = False
+    access_token_seconds: float = 900.0  # JWT access tokens
+    refresh_token_seconds: float = 7 * 86400.0
+    password_time_cost: int = 3  # argon2id parameters (argon2-cffi's defaults, RFC 9106)
+    password_memory_kib: int = 65536
+    password_parallelism: int = 4
+    audit_retention_seconds: float | None = None  # audit entries expire after (None: kept)
+    audit_scan_limit: int = 10_000  # entries one filtered GET /audit reads at most
 
 
 @dataclass(slots=True)
@@ -37,7 +47,15 @@ class ServerState:
     metrics: MetricsObserver
     auth: Authenticator
     settings: Settings
+    tokens: Tokens = field(default_factory=Tokens)
     background: set[asyncio.Future[Any]] = field(default_factory=set)
+    accounts: Accounts = field(init=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.accounts = Accounts(self.engine, time_cost=s.password_time_cost,
+                                 memory_kib=s.password_memory_kib,
+                                 parallelism=s.password_parallelism)
 
     def keep(self, task: asyncio.Future[Any]) -> None:
         """Hold a task that may outlive its request until it ends (its error is logged)."""
