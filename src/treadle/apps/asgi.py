@@ -22,7 +22,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from treadle.apps.runtime import UNMATCHED, AppRuntime
+from treadle.apps.runtime import UNMATCHED, AppRuntime, bodyless, without_body
 from treadle.modules.web import Handler, HTTPRequest, HTTPResponse, text_response
 
 logger = logging.getLogger("treadle.apps")
@@ -168,9 +168,13 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 async def _send(send: Send, response: HTTPResponse, head: bool) -> None:
+    """Send `response`: its Content-Length is the body's (for HEAD, the body it would have),
+    and a 1xx/204/304 goes without body, Content-Length or Content-Type (`without_body`)."""
+    response = without_body(response)
     headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers
                if k.lower() != "content-length"]  # fmt: skip
-    headers.append((b"content-length", str(len(response.body)).encode()))
+    if not bodyless(response.status):
+        headers.append((b"content-length", str(len(response.body)).encode()))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else response.body})
 

@@ -44,6 +44,24 @@ IMPLICIT_SCHEDULER = "_scheduler"
 UNMATCHED = "_unmatched"
 
 
+_BODY_HEADERS = frozenset({"content-type", "content-length", "transfer-encoding"})
+
+
+def bodyless(status: int) -> bool:
+    """Whether a response with `status` must not carry a body (RFC 9110: 1xx, 204, 304)."""
+    return status < 200 or status in (204, 304)
+
+
+def without_body(response: HTTPResponse) -> HTTPResponse:
+    """`response` as it may be sent: for a status that carries no body (`bodyless`), the body
+    and the headers describing one (Content-Type, Content-Length, Transfer-Encoding) are
+    dropped, whatever the pipeline or middleware set; other responses are returned as is."""
+    if not bodyless(response.status):
+        return response
+    headers = [(k, v) for k, v in response.headers if k.lower() not in _BODY_HEADERS]
+    return HTTPResponse(response.status, headers, b"")
+
+
 class _Errors:
     def __init__(self, app: AppConfig) -> None:
         self.app = app
@@ -166,9 +184,10 @@ class AppRuntime:
 
     async def handle(self, request: HTTPRequest) -> HTTPResponse:
         """Serve `request` through the config's routes (404/405 when none fits; then
-        `request.state["_unmatched"]` is set for 404)."""
+        `request.state["_unmatched"]` is set for 404). A 204 or 304 response comes back
+        without a body or body headers (`without_body`)."""
         start = time.perf_counter()
-        response = await self._dispatch(request)
+        response = without_body(await self._dispatch(request))
         if self.metrics is not None and not request.state.get(UNMATCHED):
             self.metrics.observe_http(request.method, request.route_pattern or "unmatched",
                                       response.status, time.perf_counter() - start)

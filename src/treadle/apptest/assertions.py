@@ -6,7 +6,9 @@
   with dots that is not itself a key is a path (Treadle). With `step:` the step's output is
   checked, else the pipeline's output.
 * `executed: true|false` — whether `step` ran (a step that failed counts as executed; one a
-  guard skipped does not).
+  guard skipped does not; a saga's compensation steps count when they ran).
+* `compensated: [names]` (Treadle) — exactly the steps the saga ran while compensating, in
+  the order they ran (`[]`: no compensation ran).
 * `response:` — the HTTP status, a substring of the body, and (Treadle) header values.
 """
 
@@ -38,6 +40,8 @@ class TriggerResult:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     execution_id: str = ""
+    compensated: list[str] = field(default_factory=list)
+    """The steps run while the saga compensated, in the order they ran."""
 
 
 def _normal(value: Any) -> Any:
@@ -126,6 +130,11 @@ def check(label: str, assertion: Assertion, result: TriggerResult) -> list[Failu
     if assertion.state:
         out.append(Failure(label, "state", "state: state-store assertions (wftest "
                            "WithState) are not supported by treadle test"))  # fmt: skip
+    if assertion.compensated is not None:
+        want_steps, got_steps = list(assertion.compensated), result.compensated
+        if want_steps != got_steps:
+            out.append(Failure(label, "compensated", f"compensated: want {want_steps}, got "
+                               f"{got_steps}", want_steps, got_steps))  # fmt: skip
     if assertion.executed is not None:
         ran = assertion.step in result.steps
         if assertion.executed and not ran:

@@ -18,6 +18,7 @@ tests:
       - step: notify
         executed: false
       - response: {status: 200, body: "alice"}
+      - compensated: [refund, release]         # Treadle: the saga's undo steps, in order
   sequence-case:
     sequence:
       - name: create
@@ -64,6 +65,8 @@ class Assertion:
     response: ResponseAssert | None = None
     state: dict[str, Any] | None = None
     """Go's state-store assertion (not supported: reported as a failure)."""
+    compensated: tuple[str, ...] | None = None
+    """Treadle: the steps the saga ran while compensating, in order (None: not checked)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +167,13 @@ def _assertion(raw: Any, what: str) -> Assertion:
                    for k, v in _map(resp.get("headers"), f"{what}.response.headers").items()}
         response = ResponseAssert(status, _text(resp, "body", f"{what}.response"), headers)
     state = body.get("state")
+    compensated = body.get("compensated")
+    if compensated is not None and (not isinstance(compensated, list) or not all(
+            isinstance(name, str) for name in compensated)):
+        raise TestFileError(f"{what}.compensated must be a list of step names")
     return Assertion(_text(body, "step", what), output, executed, response,
-                     None if state is None else _map(state, f"{what}.state"))  # fmt: skip
+                     None if state is None else _map(state, f"{what}.state"),
+                     None if compensated is None else tuple(compensated))  # fmt: skip
 
 
 def _assertions(raw: Any, what: str) -> tuple[Assertion, ...]:

@@ -35,6 +35,7 @@ from treadle.errors import ConfigError, ExecutionCancelledError, ExecutionFailed
 if TYPE_CHECKING:
     from treadle.config.model import AppConfig
     from treadle.engine import Engine
+    from treadle.journal import Execution
     from treadle.pipelines import Application
     from treadle.pipelines._plan import StepPlan
 
@@ -93,6 +94,16 @@ def stop_after(application: Application, pipeline: str, step: str) -> None:
     raise TriggerError(f"stop_after: step {step!r} not found in pipeline {pipeline!r}")
 
 
+def in_memory_state(config: AppConfig) -> AppConfig:
+    """`config` with every `statemachine.engine` module's instances in memory, whatever its
+    `store` (tests never touch a real database of instances)."""
+    from treadle.statemachine.app import MODULE_TYPE
+
+    modules = tuple(replace(m, config={**m.config, "store": "memory://"})
+                    if m.type == MODULE_TYPE else m for m in config.modules)  # fmt: skip
+    return replace(config, modules=modules)
+
+
 class Harness:
     """One application built for tests: engine, modules, state machines, pipelines."""
 
@@ -105,11 +116,14 @@ class Harness:
         self.modules: Mapping[str, Any] = {}
 
     def build(self, mocks: Mapping[str, Mapping[str, Any]]) -> list[str]:
-        """Build everything (nothing started yet); returns the unused mock keys."""
+        """Build everything (nothing started yet); returns the unused mock keys.
+
+        With the serving layer the application is built by `treadle.apps.build_app`, as
+        `treadle serve` builds it (so modules' own routes, such as a state machine's
+        `http_prefix` binding, are mounted the same way); only the state machines' stores are
+        replaced by memory ones."""
         import treadle
         from treadle.statemachine import register_steps
-        from treadle.statemachine.app import MODULE_TYPE, attach, engine_from_module
-        from treadle.statemachine.module import StateTrackerModule
         from treadle.steps import StepRegistry, default_registry
         from treadle.testing import test_engine
 
@@ -117,27 +131,33 @@ class Harness:
         self.engine = test_engine(registry=registry)
         step_types = StepRegistry(parent=default_registry)
         register_steps(step_types)
-        extras: dict[str, Any] = {}
-        for m in self.config.modules:  # state machines in memory, whatever their store
-            if m.type == MODULE_TYPE:
-                extras[m.name] = engine_from_module(m.name, {**m.config, "store": "memory://"})
-            elif m.type == "state.tracker":
-                extras[m.name] = StateTrackerModule(m.name, m.config)
+        config = in_memory_state(self.config)
         try:
             from treadle.apps import build_app
         except ImportError:
-            from treadle.pipelines import load_application
-
-            self.modules = extras
-            self.application = load_application(self.config, registry=registry,
-                                                modules=extras, step_types=step_types)
+            self._build_direct(config, registry, step_types)
         else:
-            self.runtime = build_app(self.config, self.engine, modules=extras,
-                                     step_types=step_types)  # fmt: skip
+            self.runtime = build_app(config, self.engine, step_types=step_types)
             self.application = self.runtime.application
             self.modules = self.runtime.modules
-        attach(self.config, self.modules, self.application, self.engine, share_store=False)
         return apply_mocks(self.application, mocks)
+
+    def _build_direct(self, config: AppConfig, registry: Any, step_types: Any) -> None:
+        """Without the serving layer: only the state machine modules, then the pipelines."""
+        from treadle.pipelines import load_application
+        from treadle.statemachine.app import MODULE_TYPE, attach, engine_from_module
+        from treadle.statemachine.module import StateTrackerModule
+
+        extras: dict[str, Any] = {}
+        for m in config.modules:
+            if m.type == MODULE_TYPE:
+                extras[m.name] = engine_from_module(m.name, m.config)
+            elif m.type == "state.tracker":
+                extras[m.name] = StateTrackerModule(m.name, m.config)
+        self.modules = extras
+        self.application = load_application(config, registry=registry, modules=extras,
+                                            step_types=step_types)  # fmt: skip
+        attach(config, self.modules, self.application, self.engine, share_store=False)
 
     async def start(self) -> None:
         if self.runtime is not None:
@@ -239,8 +259,10 @@ class Harness:
         from treadle.journal.model import StepStatus
 
         execution = await self.engine.get(result.execution_id)
-        for record in execution.steps:
-            if record.kind != "step":
+        result.compensated = await self._compensated(execution)
+        for record in execution.steps:  # a compensation never hides a step of the same name
+            if record.kind not in ("step", "compensation") or (
+                    record.kind == "compensation" and record.name in result.steps):
                 continue
             if record.status == StepStatus.COMPLETED:
                 output = record.output
@@ -253,6 +275,23 @@ class Harness:
                 result.output = execution.output
             elif execution.status == ExecutionStatus.FAILED:
                 result.error = str((execution.error or {}).get("message", "failed"))
+
+    async def _compensated(self, execution: Execution) -> list[str]:
+        """The steps run while the saga compensated — between its `saga.compensating` and
+        `saga.compensated` events: the per-step `compensate:` steps, then the pipeline's
+        `compensation:` steps — in the order they ran."""
+        from treadle.journal import EventType
+
+        spans: list[list[float]] = []
+        for event in await self.engine.events(execution.id):
+            pos = event.data.get("pos")
+            if event.type == EventType.SAGA_COMPENSATING and isinstance(pos, int):
+                spans.append([pos, float("inf")])
+            elif event.type == EventType.SAGA_COMPENSATED and isinstance(pos, int) and spans:
+                spans[-1][1] = pos
+        return [r.name for r in sorted(execution.steps, key=lambda r: r.pos)
+                if r.kind in ("step", "compensation")
+                and any(lo < r.pos < hi for lo, hi in spans)]  # fmt: skip
 
 
 # -- running files ------------------------------------------------------------------------------
@@ -392,6 +431,7 @@ __all__ = [
     "TriggerError",
     "apply_mocks",
     "discover",
+    "in_memory_state",
     "run_case",
     "run_test_file",
     "run_test_file_async",

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,16 +21,6 @@ from treadle.apptest import (
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-@pytest.fixture(params=["serving-layer", "direct"])
-def http_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """HTTP triggers through treadle.apps when installed, and through the built-in dispatch."""
-    if request.param == "direct":
-        monkeypatch.setitem(sys.modules, "treadle.apps", None)  # import fails
-    else:
-        pytest.importorskip("treadle.apps")
-    yield request.param
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:

@@ -528,3 +528,37 @@ def test_compiled_templates_are_reused() -> None:
     template = "{{ .count }} cached {{ .name }}"
     assert r(template) == r(template) == "3 cached Alice"
     assert r(template, {"count": 1, "name": "B"}) == "1 cached B"
+
+
+UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+@pytest.mark.parametrize("template", ["{{ default now .at }}", "{{ default (now) .at }}",
+                                      "{{ .at | default now }}"])  # fmt: skip
+def test_niladic_function_as_argument_is_called(template: str) -> None:
+    """Go text/template: a bare function name as an argument is a call with no arguments."""
+    stamp = r(template, {"at": ""})
+    parsed = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    assert abs(parsed - dt.datetime.now(dt.UTC)).total_seconds() < 5
+    assert r(template, {"at": "2020-01-01"}) == "2020-01-01"
+
+
+def test_uuidv4_as_argument() -> None:
+    generated = r("{{ default uuidv4 .id }}", {})
+    assert UUID4.match(generated)
+    assert r("{{ default uuidv4 .id }}", {"id": "o-1"}) == "o-1"
+    first, second = r('{{ printf "%s|%s" uuidv4 uuid }}', {}).split("|")
+    assert UUID4.match(first) and UUID4.match(second) and first != second
+    # native values: the called function's result, not the function
+    assert UUID4.match(render_value("{{ default uuidv4 .id }}", {}))
+
+
+def test_function_needing_arguments_as_argument_is_an_error() -> None:
+    with pytest.raises(TemplateError, match=r"column 12: wrong number of args for lower: "
+                       r"want 1 got 0"):  # fmt: skip
+        r("{{ default lower .x }}", {"x": "y"})
+
+
+def test_unknown_identifier_as_argument_is_an_error() -> None:
+    with pytest.raises(TemplateError, match=r'column 12: function "nowish" not defined'):
+        r("{{ default nowish .x }}", {})
