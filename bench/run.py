@@ -28,6 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common import REPO, Result, format_table, load, machine
+from http_benches import bench_http_pipeline, bench_http_start
+from pg_profile import bench_pg_commit, bench_pg_step_profile
+from worker_benches import bench_inflight, bench_takeover, bench_workers
 from workloads import (
     Plan,
     StoreSpec,
@@ -40,6 +43,7 @@ from workloads import (
     bench_throughput,
     parse_stores,
 )
+from yaml_benches import bench_jq, bench_validate
 
 RESULTS = REPO / "bench" / "results"
 
@@ -71,6 +75,24 @@ BENCHES = [
           storeless=bench_import),
     Bench("python_floor", "plain await / task / thread-pool hop, for reference",
           storeless=bench_python_floor),
+    Bench("http_start", "POST /api/v1/executions on `treadle serve` (subprocess) -> req/s, p95",
+          per_store=bench_http_start),
+    Bench("http_pipeline", "a 5-step YAML pipeline behind `treadle serve APP.yaml` -> req/s, p95",
+          per_store=bench_http_pipeline),
+    Bench("yaml_jq", "step.jq on one order and on a 20-order batch -> transforms/s",
+          storeless=bench_jq),
+    Bench("yaml_validate", "step.validate json_schema on one order event -> us/event",
+          storeless=bench_validate),
+    Bench("pg_commit", "raw psycopg: round trip, INSERT + commit, without the WAL flush",
+          per_store=bench_pg_commit),
+    Bench("pg_step_profile", "a PostgreSQL step taken apart: store calls, statements, trips",
+          per_store=bench_pg_step_profile),
+    Bench("workers", "400 x 10-step workflows, 1/2/4 `treadle worker` processes -> wf/s",
+          per_store=bench_workers),
+    Bench("inflight1000", "1,000 executions waiting at once on 2 workers: ramp, errors",
+          per_store=bench_inflight),
+    Bench("takeover", "SIGKILL a worker: its executions resume elsewhere after (s)",
+          per_store=bench_takeover),
 ]
 
 

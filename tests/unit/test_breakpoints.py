@@ -175,6 +175,8 @@ async def test_deciding_for_an_execution_that_is_not_paused_is_an_error(store_ur
         await engine.breakpoints.decide(done.id, {"action": "explode"})
     with pytest.raises(ValueError, match="condition"):
         await engine.breakpoints.set("bp-order", "charge_card", condition="steps.x >")
+    with pytest.raises(ValueError, match="ttl"):
+        await engine.breakpoints.set("bp-order", "charge_card", ttl=1e90)
     with pytest.raises(ValueError, match="reserved"):
         await engine.signal(done.id, BREAKPOINT_SIGNAL, {})
 

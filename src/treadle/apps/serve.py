@@ -1,7 +1,16 @@
-"""`serve_app`: serve a YAML application with uvicorn (blocking)."""
+"""`serve_app`: serve a YAML application with uvicorn (blocking).
+
+It serves with the same HTTP stack as the control plane's `treadle.server.serve` (see there):
+uvicorn's `httptools` parser and `uvloop` loop when installed, no access log unless asked for
+(`access_log=True` or `TREADLE_ACCESS_LOG=1`), and the heap as it is before serving frozen out
+of the garbage collector's way. (The two do not share a helper: this module must not import
+`treadle.server`, which needs the server and metrics extras.)
+"""
 
 from __future__ import annotations
 
+import gc
+import importlib.util
 import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -26,6 +35,7 @@ def serve_app(
     fallback: Callable[[AppRuntime], ASGIApp] | None = None,
     recover: bool = True,
     log_level: str = "info",
+    access_log: bool | None = None,
     graceful_shutdown_seconds: int = 5,
     **uvicorn_options: Any,
 ) -> None:
@@ -43,6 +53,9 @@ def serve_app(
     (`treadle.server.create_app`, protected by `api_keys`) is served behind the config's
     routes: a path the config routes wins. `fallback(runtime)` replaces it with any ASGI
     app; it must not close the engine itself (this function does).
+
+    `access_log` logs every request (default: off, or `TREADLE_ACCESS_LOG`); other keyword
+    arguments go to `uvicorn.Config`.
     """
     uvicorn = require("uvicorn", "server")
     from treadle.engine import Engine, Registry
@@ -58,7 +71,8 @@ def serve_app(
         behind = create_app(engine, api_keys=api_keys, recover=False, close_engine=False)
     app = asgi_app(runtime, behind, recover=recover)
     default_host, default_port = runtime.address
-    options: dict[str, Any] = {"timeout_graceful_shutdown": graceful_shutdown_seconds}
+    options: dict[str, Any] = {"timeout_graceful_shutdown": graceful_shutdown_seconds,
+                               **_http_stack(access_log)}
     server = runtime.server
     if server is not None and server.idle_timeout:
         options["timeout_keep_alive"] = max(1, int(server.idle_timeout))
@@ -66,10 +80,26 @@ def serve_app(
     config = uvicorn.Config(app, host=host or default_host,
                             port=port if port is not None else default_port,
                             log_level=log_level, lifespan="on", **options)  # fmt: skip
+    gc.collect()
+    gc.freeze()  # what lives as long as the process is never scanned again
     try:
         uvicorn.Server(config).run()
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown
         pass
+    finally:
+        gc.unfreeze()
+
+
+def _http_stack(access_log: bool | None) -> dict[str, Any]:
+    """uvicorn's `http`, `loop` and `access_log` (as `treadle.server.serve` chooses them)."""
+    if access_log is None:
+        flag = os.environ.get("TREADLE_ACCESS_LOG", "").strip().lower()
+        access_log = flag in {"1", "true", "yes", "on"}
+    return {
+        "http": "httptools" if importlib.util.find_spec("httptools") else "h11",
+        "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        "access_log": access_log,
+    }
 
 
 __all__ = ["serve_app"]

@@ -46,9 +46,14 @@ class ControlPlane(FastAPI):
                 for operation in operations.values():
                     if path.startswith("/api/"):
                         operation.setdefault("security", SECURITY)  # login: []
-                    invalid = operation.get("responses", {}).get("422")
+                    responses = operation.setdefault("responses", {})
+                    invalid = responses.get("422")
                     if invalid is not None:
                         invalid["content"] = {"application/json": {"schema": error}}
+                    if "requestBody" in operation and "400" not in responses:
+                        responses["400"] = {  # a body that is not JSON: malformed_json
+                            "description": "Bad Request",
+                            "content": {"application/json": {"schema": error}}}
             self.openapi_schema = schema
         return self.openapi_schema
 
@@ -116,9 +121,9 @@ def create_app(
     app.state.treadle = state
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_size)
-    app.include_router(ops.router)
     app.include_router(live.router)  # before /executions/{id}: `live` is not an id
-    app.include_router(executions.router)
+    app.include_router(executions.router)  # first after it: starts are the hottest path
+    app.include_router(ops.router)
     app.include_router(dashboard.router)
     app.include_router(admin.router)
     app.include_router(breakpoints.router)

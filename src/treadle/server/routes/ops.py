@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from treadle.server.auth import SECURITY, requires
+from treadle.server.auth import SECURITY, requires_instance
 from treadle.server.errors import JSON, error_response
 from treadle.server.schemas import ErrorOut, StatusOut
 from treadle.server.state import state_of
@@ -38,15 +38,26 @@ async def readyz(request: Request) -> Any:
     return JSON({"status": "ready"})
 
 
+_instance_reader = requires_instance("read")
+
+
 async def _metrics_access(request: Request) -> None:
-    """`/metrics` needs the `read` permission unless the app was built with public metrics."""
+    """`/metrics` is labelled with every tenant's workflows: it needs an instance principal
+    with the `read` permission, unless the app was built with public metrics."""
     if not state_of(request).settings.public_metrics:
-        await requires("read")(request)
+        await _instance_reader(request)
+
+
+# Errors are JSON like everywhere else: declared by hand, as `model` would put them under the
+# route's own media type (text/plain).
+_JSON_ERROR = {"content": {"application/json": {"schema": {
+    "$ref": "#/components/schemas/ErrorOut"}}}}
 
 
 @router.get("/metrics", summary="Prometheus metrics", dependencies=[Depends(_metrics_access)],
             response_class=PlainTextResponse,
-            responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}},
+            responses={401: {"description": "Unauthorized", **_JSON_ERROR},
+                       403: {"description": "Forbidden", **_JSON_ERROR}},
             openapi_extra={"security": SECURITY})
 async def metrics(request: Request) -> Response:
     """The Prometheus text format (metric names of the seed roadmap, `workflow_*`)."""
