@@ -15,6 +15,7 @@ TreadleError
 ├── StepTimeoutError            a step or workflow ran past its timeout (also a TimeoutError)
 ├── SignalTimeoutError          wait_for_signal timed out (also a TimeoutError)
 ├── QueueFullError              a queue is at its max_depth: nothing was enqueued
+├── LockTimeoutError            engine.lock(name) was not acquired in time (also a TimeoutError)
 ├── ExecutionFailedError        awaited a result of an execution that failed
 └── ExecutionCancelledError     awaited a result of an execution that was cancelled
 
@@ -146,6 +147,18 @@ class QueueFullError(TreadleError):
         self.queue = queue
         self.depth = depth
         self.max_depth = max_depth
+
+
+class LockTimeoutError(TreadleError, TimeoutError):
+    """`engine.lock(name, timeout=…)` did not get the lock in time: another holder kept it.
+
+    Nothing is held; trying again later may succeed.
+    """
+
+    def __init__(self, name: str, timeout: float | None) -> None:
+        super().__init__(f"lock {name!r} was not acquired within {timeout}s")
+        self.name = name
+        self.timeout = timeout
 
 
 class ExecutionFailedError(TreadleError):

@@ -107,6 +107,13 @@ INDEXES: dict[str, str] = {
     "treadle_migrations_pkey": "UNIQUE INDEX treadle_migrations_pkey "
     "ON S.treadle_migrations USING btree (version)",
 }
+# Triggers that NOTIFY wake-ups (migration 003): name -> (table, timing and events).
+TRIGGERS: dict[str, tuple[str, str]] = {
+    "treadle_wake_created": ("executions", "AFTER INSERT"),
+    "treadle_wake_released": ("executions", "AFTER UPDATE OF owner"),
+    "treadle_wake_finished": ("executions", "AFTER UPDATE OF status"),
+    "treadle_wake_signalled": ("signals", "AFTER INSERT"),
+}
 
 
 @pytest.fixture
@@ -147,6 +154,14 @@ async def test_fresh_schema_equals_all_migrations_applied(schema: str) -> None:
     columns, indexes = _catalogue(schema)
     assert columns == COLUMNS
     assert indexes == INDEXES
+    triggers = {
+        name: (table, definition.split(" ON ")[0].split(f" {name} ", 1)[1])
+        for name, table, definition in _sync_query(
+            "SELECT t.tgname, c.relname, pg_get_triggerdef(t.oid) FROM pg_trigger t "
+            "JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND NOT t.tgisinternal", (schema,))
+    }
+    assert triggers == TRIGGERS
     applied = _sync_query(f"SELECT version FROM {schema}.treadle_migrations ORDER BY version")
     assert [v for (v,) in applied] == [v for v, _ in migrations("postgres")]
 

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,7 @@ from treadle.engine.hooks import DebugObserver, Observer, notify
 from treadle.engine.queues import Queue
 from treadle.engine.run import Outcome, Run, check_signal_name
 from treadle.engine.serde import to_json_value
+from treadle.engine.wakeups import Wakeups
 from treadle.errors import (
     ExecutionCancelledError,
     ExecutionFailedError,
@@ -49,6 +51,7 @@ from treadle.journal import (
 )
 from treadle.journal.replay import index_positions
 from treadle.stores.base import ListQuery, Store, open_store
+from treadle.stores.locks import store_lock
 
 logger = logging.getLogger("treadle")
 CANCEL_SIGNAL = "treadle.cancel"  # reserved inbox name: a cancel request from another process
@@ -116,6 +119,7 @@ class Engine:
         signal_poll_interval: float = 0.5,
         queues: Iterable[Queue] = (),
         owner: str | None = None,
+        idle_poll_interval: float = 5.0,
     ) -> None:
         self.store: Store = open_store(store) if isinstance(store, str) else store
         self.registry = registry or default_registry
@@ -128,6 +132,9 @@ class Engine:
         self.lease_seconds = lease_seconds
         self.heartbeat_interval = heartbeat_interval or max(0.05, lease_seconds / 3)
         self.signal_poll_interval = signal_poll_interval
+        self.idle_poll_interval = idle_poll_interval
+        """With wake-ups pushed by the store (`treadle.stores.base.Notifier`), the longest a
+        worker, a signal wait or `Handle.result()` goes without looking at the store anyway."""
         self.queues: dict[str, Queue] = {q.name: q for q in queues}
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._runs: dict[str, Run] = {}
@@ -136,6 +143,7 @@ class Engine:
         self.work_available = asyncio.Event()
         self._opened = False
         self._heartbeat: asyncio.Task[None] | None = None
+        self._wakeups = Wakeups(self)
         self.breakpoints = Breakpoints(self)
         """Pause executions before chosen steps; see `treadle.engine.breakpoints`."""
         self.dlq = DeadLetterQueue(self)
@@ -177,6 +185,7 @@ class Engine:
             with contextlib.suppress(BaseException):
                 await self._heartbeat
             self._heartbeat = None
+        await self._wakeups.stop()
 
     def add_observer(self, observer: Observer) -> None:
         self.observers.append(observer)
@@ -562,19 +571,36 @@ class Engine:
             except Suspended:
                 pass
         delay = 0.01
+        self._wakeups.start()  # a store that pushes `done:<id>` wakes us at once
         while True:
-            row = await self.store.get(execution_id)
-            if row is None:
-                raise ExecutionNotFoundError(f"no execution {execution_id}")
-            if row.status.is_terminal:
-                view = await self.get(execution_id)
-                return view.status, view.output, view.error
-            run = self._runs.get(execution_id)
-            if run is not None:
-                with contextlib.suppress(Suspended):
-                    return await asyncio.shield(run.done)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.5)
+            with self._wakeups.watching(execution_id) as finished:
+                row = await self.store.get(execution_id)
+                if row is None:
+                    raise ExecutionNotFoundError(f"no execution {execution_id}")
+                if row.status.is_terminal:
+                    view = await self.get(execution_id)
+                    return view.status, view.output, view.error
+                run = self._runs.get(execution_id)
+                if run is not None:
+                    with contextlib.suppress(Suspended):
+                        return await asyncio.shield(run.done)
+                if self._wakeups.live:
+                    await asyncio.wait({finished}, timeout=self.idle_poll_interval)
+                else:
+                    await asyncio.wait({finished}, timeout=delay)
+                    delay = min(delay * 2, 0.5)
+
+    def lock(
+        self, name: str, *, timeout: float | None = 10.0
+    ) -> AbstractAsyncContextManager[None]:
+        """A lock shared by every process using this store: `async with engine.lock("name"):`.
+
+        Raises `LockTimeoutError` when not acquired within `timeout` seconds (None: wait for
+        ever). PostgreSQL advisory locks, Redis locks (expiring `lease_seconds` after a holder
+        that vanished), file locks beside a SQLite database, in-process on memory; see
+        `treadle.stores.locks`.
+        """
+        return store_lock(self.store, name, timeout=timeout, ttl=self.lease_seconds)
 
     # -- inspecting ---------------------------------------------------------------------------
 
@@ -635,13 +661,24 @@ class Engine:
     async def _heartbeat_loop(self) -> None:
         """Renew the leases of executions running here; notice signals sent by other processes.
 
-        Signals sent through this engine wake their waits at once; the inbox of waits whose
-        signal may come from elsewhere is looked at every `signal_poll_interval` seconds.
+        Signals sent through this engine wake their waits at once. When the store pushes
+        wake-ups (`treadle.stores.base.Notifier`), so do signals and cancel requests sent from
+        elsewhere; otherwise the inbox of waits whose signal may come from elsewhere is looked
+        at every `signal_poll_interval` seconds, and cancel requests at each heartbeat.
         """
-        tick = min(self.heartbeat_interval, self.signal_poll_interval)
+        wakeups = self._wakeups
+        wakeups.start()
+        nudge = wakeups.nudge = asyncio.Event()
         next_renewal = time.monotonic() + self.heartbeat_interval
         while self._runs:
-            await asyncio.sleep(tick)
+            pushed = wakeups.live
+            tick = self.heartbeat_interval if pushed else \
+                min(self.heartbeat_interval, self.signal_poll_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(nudge.wait(),
+                                       max(0.0, min(tick, next_renewal - time.monotonic())))
+            nudge.clear()
+            dirty = wakeups.take_dirty()
             try:
                 renewal = time.monotonic() >= next_renewal
                 if renewal:
@@ -650,7 +687,7 @@ class Engine:
                                            time.time() + self.lease_seconds)
                 for run in builtins.list(self._runs.values()):
                     waiting = {name for name, futures in run.signal_waiters.items() if futures}
-                    if not waiting and not renewal:
+                    if not (renewal or run.id in dirty or (waiting and not pushed)):
                         continue  # running executions look for cancel requests per heartbeat
                     inbox = await self.store.signals(run.id)
                     reason = _cancel_reason(inbox)
@@ -659,6 +696,7 @@ class Engine:
                     elif waiting and any(s.name in waiting for s in inbox):
                         run.notify_signal()
             except Exception:
+                wakeups.dirty.update(dirty)  # look at those inboxes again next time
                 logger.exception("heartbeat failed; will retry")
 
 

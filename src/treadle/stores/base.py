@@ -10,7 +10,8 @@ there first, so two processes can never interleave events of one execution.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -255,6 +256,84 @@ class Store(Protocol):
 
     async def prune_records(self, now: float, kind: str | None = None) -> int:
         """Delete records (of `kind`, or of every kind) whose `expires_at` is at or before now."""
+
+
+ANY_TOPIC = "*"
+"""The topic of a `Wakeup` that means "wake-ups may have been missed: look at everything"."""
+
+
+@dataclass(frozen=True, slots=True)
+class Wakeup:
+    """A hint pushed by a store that something may be ready; receivers re-read the store.
+
+    Topics: `work:<queue>` — an execution of that queue became claimable (at `at`, when given:
+    a durable timer or a delayed start); `signal:<execution id>` — a signal arrived in its
+    inbox; `done:<execution id>` — it finished; `*` (`ANY_TOPIC`) — wake-ups may have been
+    lost (a listener (re)connected): look at everything again. A wake-up is advisory only:
+    one may arrive for nothing, and the store stays the truth.
+    """
+
+    topic: str
+    at: float | None = None
+
+    @property
+    def kind(self) -> str:
+        """`work`, `signal`, `done` or `*`."""
+        return self.topic.partition(":")[0]
+
+    @property
+    def key(self) -> str:
+        """The queue (work) or the execution id (signal, done)."""
+        return self.topic.partition(":")[2]
+
+
+@runtime_checkable
+class Listener(Protocol):
+    """A subscription to a store's wake-ups: an endless async iterator (see `Notifier`)."""
+
+    @property
+    def complete(self) -> bool:
+        """True while every wake-up of every process sharing the store reaches this listener.
+
+        False while disconnected (and always for a backend that only pushes within one
+        process, like SQLite): then whoever relies on wake-ups polls as well.
+        """
+
+    def __aiter__(self) -> AsyncIterator[Wakeup]: ...
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """Optional store capability: push wake-ups instead of being polled.
+
+    Stores without it are polled. A listener reconnects by itself after a connection loss;
+    while it is down `complete` is False, and once it is back it yields `ANY_TOPIC` first.
+    """
+
+    def listen(self) -> AbstractAsyncContextManager[Listener]:
+        """Subscribe to the wake-ups of this store (one connection for the subscription)."""
+
+    async def next_wake(self, queues: Sequence[str] | None, now: float) -> float | None:
+        """The earliest time at which an execution of `queues` (of every queue when None)
+        that is not claimable at `now` becomes claimable with no write in between: the
+        wake-up time of a free execution (a timer, a delayed start; later than `now`) or the
+        end of a lease (not before `now`). None when there is none.
+
+        May return an earlier time than the true one (a receiver then looks again), never a
+        later one.
+        """
+
+
+@runtime_checkable
+class Locker(Protocol):
+    """Optional store capability: named locks shared by every process using the store."""
+
+    def lock(
+        self, name: str, *, timeout: float | None, ttl: float
+    ) -> AbstractAsyncContextManager[None]:
+        """Hold the lock `name` for the block; `LockTimeoutError` after `timeout` seconds
+        (None: wait for ever). `ttl` bounds how long a lock outlives a holder that vanished
+        without releasing it, on backends that cannot tell (Redis)."""
 
 
 def open_store(url: str) -> Store:

@@ -2,6 +2,7 @@
 
 Everything lives in one process and dies with it. It follows the same contract as the durable
 backends (it passes the same conformance suite), so tests written against it hold elsewhere.
+Wake-ups (`Notifier`) and locks (`Locker`) reach every engine sharing the store instance.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ import copy
 import threading
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from treadle.errors import JournalConflictError
 from treadle.journal import ACTIVE_STATUSES, Event, ExecutionStatus, ExecutionSummary, Page, Signal
@@ -30,6 +32,9 @@ from treadle.stores.base import (
     select_records,
 )
 
+if TYPE_CHECKING:
+    from treadle.stores.notify import LocalListener
+
 
 class MemoryStore:
     """A `Store` held in dictionaries, safe to share between threads."""
@@ -43,6 +48,12 @@ class MemoryStore:
         self._signal_ids = 0
         self._records: dict[tuple[str, str], Record] = {}
         self._lock = threading.Lock()
+        # imported here: declaring workflows (which imports this module) must not load asyncio
+        from treadle.stores.locks import LocalLocks
+        from treadle.stores.notify import LocalHub
+
+        self._hub = LocalHub()
+        self._locks = LocalLocks()
 
     async def open(self) -> None:
         return None
@@ -64,6 +75,7 @@ class MemoryStore:
             self._journals[row.id] = list(events)
             if key is not None:
                 self._keys[key] = row.id
+            self._wake_workers(stored)
             return replace(stored), True
 
     async def append(
@@ -94,6 +106,8 @@ class MemoryStore:
                 row.last_seq = events[-1].seq
                 row.updated_at = events[-1].created_at
             if update is not None:
+                if update.status.is_terminal and not row.status.is_terminal:
+                    self._hub.publish("done", execution_id)
                 row.status = update.status
                 row.wake_at = update.wake_at
                 row.finished_at = update.finished_at
@@ -207,6 +221,7 @@ class MemoryStore:
             if row is not None and row.owner == owner:
                 row.owner = None
                 row.lease_until = None
+                self._wake_workers(row)
 
     async def send_signal(self, execution_id: str, name: str, payload: Any, now: float) -> int:
         with self._lock:
@@ -215,6 +230,8 @@ class MemoryStore:
             self._signal_ids += 1
             signal = Signal(self._signal_ids, execution_id, name, copy.deepcopy(payload), now)
             self._inbox.setdefault(execution_id, []).append(signal)
+            self._hub.publish("signal", execution_id)
+            self._wake_workers(self._rows[execution_id])
             return signal.id
 
     async def signals(self, execution_id: str) -> Signals:
@@ -237,6 +254,37 @@ class MemoryStore:
                 if row.idempotency_key is not None:
                     self._keys.pop(row.idempotency_key, None)
             return len(doomed)
+
+    # -- wake-ups and locks -------------------------------------------------------------------
+
+    def listen(self) -> LocalListener:
+        return self._hub.listen(complete=True)
+
+    async def next_wake(self, queues: Sequence[str] | None, now: float) -> float | None:
+        times: list[float] = []
+        with self._lock:
+            for r in self._rows.values():
+                if r.status not in ACTIVE_STATUSES or (queues is not None
+                                                       and r.queue not in queues):
+                    continue
+                if r.owner is not None and r.lease_until is not None and r.lease_until >= now:
+                    times.append(r.lease_until)
+                elif r.owner is None and r.wake_at is not None and r.wake_at > now:
+                    times.append(r.wake_at)
+        return min(times, default=None)
+
+    def lock(
+        self, name: str, *, timeout: float | None, ttl: float
+    ) -> AbstractAsyncContextManager[None]:
+        return self._locks.hold(name, timeout)
+
+    def _wake_workers(self, row: ExecutionSummary) -> None:
+        """Tell workers of the row's queue when it is (or will become) claimable by them."""
+        if row.owner is not None or row.status not in ACTIVE_STATUSES:
+            return
+        if row.wake_at is not None or row.status != ExecutionStatus.SUSPENDED \
+                or self._inbox.get(row.id):
+            self._hub.publish("work", row.queue, row.wake_at)
 
     # -- records ------------------------------------------------------------------------------
 

@@ -18,16 +18,22 @@ URL: `postgresql://user:pass@host:5432/db?schema=treadle&pool_max=10`. Options T
 Migrations (`stores/sql/postgres/NNN_*.sql`) run on `open()` in one transaction under an
 advisory lock, so several processes may start at once; applied versions are recorded in
 `treadle_migrations`.
+
+Wake-ups (`Notifier`): triggers (migration 003) `NOTIFY` the schema's channel when work becomes
+claimable, a signal arrives or an execution finishes; `listen()` holds one connection of its
+own on `LISTEN`, reconnecting when it drops. Locks (`Locker`): session advisory locks, each on a
+connection of its own (see `treadle.stores.locks`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -47,6 +53,8 @@ from treadle.stores.base import (
     decode_cursor,
     paginate,
 )
+from treadle.stores.locks import advisory_lock
+from treadle.stores.notify import PushListener, listen_postgres
 from treadle.stores.sql import migrations, queries, record_filters, record_from_row, record_values
 
 if TYPE_CHECKING:
@@ -92,12 +100,7 @@ async def open_pool(
     `setup` (migrations) on one connection; StoreError naming `describe` if that fails."""
     psycopg = require("psycopg", "postgres")
     pool_module = require("psycopg_pool", "postgres")
-    kwargs: dict[str, Any] = {"autocommit": True, **connection_options}
-    if schema is not None:
-        kwargs["options"] = f"-c search_path={schema}"
-        existing = dict(parse_qsl(urlsplit(conninfo).query)).get("options")
-        if existing:
-            kwargs["options"] = f"{existing} {kwargs['options']}"
+    kwargs = connection_kwargs(conninfo, schema, **connection_options)
     pool: AsyncConnectionPool = pool_module.AsyncConnectionPool(
         conninfo, min_size=min_size, max_size=max_size, timeout=timeout, kwargs=kwargs,
         open=False, name=name,
@@ -113,6 +116,17 @@ async def open_pool(
         await pool.close()
         raise
     return pool
+
+
+def connection_kwargs(conninfo: str, schema: str | None, **options: Any) -> dict[str, Any]:
+    """Keyword arguments for psycopg's connect: autocommit, search_path set to `schema`."""
+    kwargs: dict[str, Any] = {"autocommit": True, **options}
+    if schema is not None:
+        kwargs["options"] = f"-c search_path={schema}"
+        existing = dict(parse_qsl(urlsplit(conninfo).query)).get("options")
+        if existing:
+            kwargs["options"] = f"{existing} {kwargs['options']}"
+    return kwargs
 
 
 class PostgresStore:
@@ -388,6 +402,32 @@ class PostgresStore:
             total += count
             if count < _PRUNE_BATCH:
                 return total
+
+    # -- wake-ups and locks -------------------------------------------------------------------
+
+    def listen(self) -> PushListener:
+        return PushListener(self._redacted(),
+                            functools.partial(listen_postgres, self._dedicated_connection))
+
+    async def _dedicated_connection(self) -> AsyncConnection[Any]:
+        """A new connection outside the pool (for LISTEN and for locks)."""
+        psycopg = require("psycopg", "postgres")
+        kwargs = connection_kwargs(self._conninfo, self.schema, prepare_threshold=None)
+        async with asyncio.timeout(self._timeout):
+            conn: AsyncConnection[Any] = await psycopg.AsyncConnection.connect(
+                self._conninfo, **kwargs)
+        return conn
+
+    async def next_wake(self, queues: Sequence[str] | None, now: float) -> float | None:
+        found = await self._one("next_wake", {
+            "now": now, "queues": None if queues is None else list(queues)})
+        return None if found is None or found[0] is None else float(found[0])
+
+    def lock(
+        self, name: str, *, timeout: float | None, ttl: float
+    ) -> AbstractAsyncContextManager[None]:
+        return advisory_lock(self._dedicated_connection, self.schema, name, timeout,
+                             self._redacted())
 
     # -- records ------------------------------------------------------------------------------
 

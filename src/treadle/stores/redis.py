@@ -22,6 +22,8 @@ Keys, under the prefix:
     c:free c:ready c:signalled                  claim zsets of free executions (lex order of `qk`)
     c:timers c:leases fin                       scored by wake_at, lease_until, finished_at
     r:<kind>          hash: records of a kind, key -> JSON `[tenant, data, created, expires]`
+    wake              pub/sub channel of wake-ups (`Notifier`), published by the scripts
+    lock:<name>       locks (`Locker`: redis-py's Lock, see treadle.stores.locks)
 
 `ck` is `<created_at as sortable hex>:<id>` (newest first = reverse lex order); `qk` is
 `<priority as sortable hex><created_at as sortable hex>:<id>` (claim order = lex order).
@@ -30,6 +32,7 @@ Keys, under the prefix:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import struct
 from collections.abc import AsyncIterator, Sequence
@@ -53,6 +56,8 @@ from treadle.stores.base import (
     paginate,
     select_records,
 )
+from treadle.stores.locks import redis_lock
+from treadle.stores.notify import PushListener, listen_redis
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -68,7 +73,18 @@ _SCAN_CHUNK = 200
 _PRELUDE = """
 local P = ARGV[1]
 local ACTIVE = {pending = true, running = true, suspended = true}
+local DONE = {completed = true, failed = true, cancelled = true}
 local function opt(s) if s == '' then return nil end return string.sub(s, 2) end
+local function publish(kind, at, key)
+  redis.call('PUBLISH', P .. 'wake', kind .. ':' .. (at or '') .. ':' .. key)
+end
+-- Tell workers when an execution nobody holds is (or will become, at wake_at) claimable.
+local function wake(id)
+  local f = redis.call('HMGET', P .. 'x:' .. id, 'status', 'owner', 'wake_at', 'queue')
+  if not f[1] or f[2] or not ACTIVE[f[1]] then return end
+  if f[1] == 'suspended' and not f[3] and redis.call('ZCARD', P .. 'i:' .. id) == 0 then return end
+  publish('work', f[3], f[4])
+end
 local function is_due(id, status, wake, now)
   if wake and tonumber(wake) <= now then return true end
   if status ~= 'suspended' then return not wake end
@@ -130,6 +146,7 @@ redis.call('ZADD', P .. 'l:st:' .. f[3], 0, f[1])
 if f[4] then redis.call('ZADD', P .. 'l:pa:' .. f[4], 0, f[1]) end
 if f[5] then redis.call('ZADD', P .. 'l:te:' .. f[5], 0, f[1]) end
 reindex(id)
+wake(id)
 return {1}
 """
 
@@ -159,6 +176,7 @@ if ARGV[5] == '1' then
   if status ~= cur[3] then
     redis.call('ZREM', P .. 'l:st:' .. cur[3], cur[4])
     redis.call('ZADD', P .. 'l:st:' .. status, 0, cur[4])
+    if DONE[status] and not DONE[cur[3]] then publish('done', nil, id) end
   end
   changed = true
 end
@@ -301,6 +319,7 @@ local k = P .. 'x:' .. ARGV[2]
 if redis.call('HGET', k, 'owner') == ARGV[3] then
   redis.call('HDEL', k, 'owner', 'lease_until')
   reindex(ARGV[2])
+  wake(ARGV[2])
 end
 return 0
 """
@@ -311,7 +330,34 @@ if redis.call('EXISTS', P .. 'x:' .. ARGV[2]) == 0 then return 0 end
 local sid = redis.call('INCR', P .. 'sig')
 redis.call('ZADD', P .. 'i:' .. ARGV[2], sid, sid .. ':' .. ARGV[3])
 reindex(ARGV[2])
+publish('signal', nil, ARGV[2])
+if redis.call('HGET', P .. 'x:' .. ARGV[2], 'status') == 'suspended' then wake(ARGV[2]) end
 return sid
+"""
+
+# ARGV: prefix, now, queues (opt JSON). Read-only. The earliest timer of a free execution or
+# lease end after now, in the queues; when the first 100 of a set are all of other queues, the
+# 100th's time (earlier than the true answer, which is allowed).
+_NEXT_WAKE = """
+local queues = nil
+if opt(ARGV[3]) then
+  queues = {}
+  for _, q in ipairs(cjson.decode(opt(ARGV[3]))) do queues[q] = true end
+end
+local best, text = nil, false
+for set, low in pairs({['c:timers'] = '(' .. ARGV[2], ['c:leases'] = ARGV[2]}) do
+  local found = redis.call('ZRANGEBYSCORE', P .. set, low, '+inf', 'WITHSCORES', 'LIMIT', 0, 100)
+  for i = 1, #found, 2 do
+    local score = tonumber(found[i + 1])
+    if best and score >= best then break end
+    if i + 1 == 200 or not queues
+       or queues[redis.call('HGET', P .. 'x:' .. string.sub(found[i], 34), 'queue')] then
+      best, text = score, found[i + 1]
+      break
+    end
+  end
+end
+return text
 """
 
 # ARGV: prefix, finished before, batch size
@@ -406,7 +452,8 @@ class RedisStore:
             name: client.register_script(_PRELUDE + body)
             for name, body in (("create", _CREATE), ("append", _APPEND), ("claim", _CLAIM),
                                ("renew", _RENEW), ("release", _RELEASE),
-                               ("signal", _SIGNAL), ("prune", _PRUNE))
+                               ("signal", _SIGNAL), ("prune", _PRUNE),
+                               ("next_wake", _NEXT_WAKE))
         }
         self._client = client
 
@@ -598,6 +645,23 @@ class RedisStore:
             total += count
             if count < _PRUNE_BATCH:
                 return total
+
+    # -- wake-ups and locks -------------------------------------------------------------------
+
+    def listen(self) -> PushListener:
+        return PushListener(self._redacted(), functools.partial(
+            listen_redis, self._client_url, self.prefix + "wake", self._timeout))
+
+    async def next_wake(self, queues: Sequence[str] | None, now: float) -> float | None:
+        found = await self._run("next_wake", repr(float(now)),
+                                _opt(None if queues is None else _dumps(list(queues))))
+        return None if found is None else float(found)
+
+    @asynccontextmanager
+    async def lock(self, name: str, *, timeout: float | None, ttl: float) -> AsyncIterator[None]:
+        async with redis_lock(await self._redis(), self.prefix + "lock:" + name, name, timeout,
+                              ttl, self._redacted()):
+            yield
 
     # -- records ------------------------------------------------------------------------------
 

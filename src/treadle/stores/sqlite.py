@@ -7,6 +7,11 @@ with `BEGIN IMMEDIATE` and wait up to `busy_timeout` (`?busy_timeout=5000` ms) f
 Statements run synchronously on the caller's thread: one commit costs tens of microseconds,
 far less than a hop to a worker thread would. WAL checkpoints, which take milliseconds, run in
 a background thread on their own connection instead of inside a commit.
+
+Wake-ups (`Notifier`) reach the engines of this process that use the same file at once; other
+processes cannot be told, so listeners say `complete = False` and their users keep polling.
+Locks (`Locker`) are `flock`s on files beside the database (see `treadle.stores.locks`), so
+they hold across processes.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractAsyncContextManager, contextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -36,10 +42,27 @@ from treadle.stores.base import (
     decode_cursor,
     paginate,
 )
+from treadle.stores.locks import LocalLocks, file_lock
+from treadle.stores.notify import LocalHub, LocalListener
 from treadle.stores.sql import migrations, queries, record_filters, record_from_row, record_values
 
 _Q = queries("sqlite")
 _SYNCHRONOUS = {"off": "OFF", "normal": "NORMAL", "full": "FULL", "extra": "EXTRA"}
+_ACTIVE = ("pending", "running", "suspended")
+_HUBS: weakref.WeakValueDictionary[str, LocalHub] = weakref.WeakValueDictionary()
+_HUBS_LOCK = threading.Lock()
+
+
+def _hub_for(path: str) -> LocalHub:
+    """One hub per database file in this process, shared by every store on that file."""
+    if path == ":memory:":
+        return LocalHub()
+    key = os.path.realpath(path)
+    with _HUBS_LOCK:
+        hub = _HUBS.get(key)
+        if hub is None:
+            hub = _HUBS[key] = LocalHub()
+        return hub
 
 
 def sqlite_path(url: str) -> tuple[str, dict[str, str]]:
@@ -66,6 +89,8 @@ class SQLiteStore:
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.RLock()
         self._checkpointer: _Checkpointer | None = None
+        self._hub = _hub_for(self.path)
+        self._memory_locks = LocalLocks() if self.path == ":memory:" else None
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -163,6 +188,9 @@ class SQLiteStore:
             if events:
                 conn.execute(_Q["insert_batch"], (row.id, events[0].seq, events[-1].seq,
                                                   _encode_batch(events)))
+        if row.owner is None and str(row.status) in _ACTIVE and (
+                row.wake_at is not None or row.status != ExecutionStatus.SUSPENDED):
+            self._hub.publish("work", row.queue, row.wake_at)
         return _row_from_values({**values, "last_seq": events[-1].seq if events else 0}), True
 
     async def append(
@@ -203,6 +231,8 @@ class SQLiteStore:
                 )
             if consume_signal is not None:
                 conn.execute(_Q["consume_signal"], (consume_signal, execution_id))
+        if update is not None and update.status.is_terminal:
+            self._hub.publish("done", execution_id)
 
     async def get(self, execution_id: str) -> ExecutionSummary | None:
         with self._lock:
@@ -306,7 +336,13 @@ class SQLiteStore:
 
     async def release(self, execution_id: str, owner: str) -> None:
         with self._write() as conn:
-            conn.execute(_Q["release"], (execution_id, owner))
+            released = conn.execute(_Q["release"], (execution_id, owner)).fetchall()
+            found = released[0] if released else None
+            due = found is not None and found["status"] in _ACTIVE and (
+                found["wake_at"] is not None or found["status"] != "suspended"
+                or conn.execute(_Q["has_signals"], (execution_id,)).fetchone() is not None)
+        if due and found is not None:
+            self._hub.publish("work", found["queue"], found["wake_at"])
 
     # -- signals and retention ----------------------------------------------------------------
 
@@ -316,7 +352,12 @@ class SQLiteStore:
             if conn.execute(_Q["exists"], (execution_id,)).fetchone() is None:
                 raise JournalConflictError(f"execution {execution_id} does not exist")
             cur = conn.execute(_Q["insert_signal"], (execution_id, name, encoded, now))
-            return int(cur.lastrowid or 0)
+            sid = int(cur.lastrowid or 0)
+            free = conn.execute(_Q["free_sleeper"], (execution_id,)).fetchone()
+        self._hub.publish("signal", execution_id)
+        if free is not None:
+            self._hub.publish("work", free[0])
+        return sid
 
     async def signals(self, execution_id: str) -> Signals:
         with self._lock:
@@ -331,6 +372,25 @@ class SQLiteStore:
                 conn.execute(_Q["delete_signals"], (ident,))
                 conn.execute(_Q["delete_execution"], (ident,))
             return len(ids)
+
+    # -- wake-ups and locks -------------------------------------------------------------------
+
+    def listen(self) -> LocalListener:
+        return self._hub.listen(complete=self.path == ":memory:")
+
+    async def next_wake(self, queues: Sequence[str] | None, now: float) -> float | None:
+        with self._lock:
+            found = self.connection().execute(_Q["next_wake"], {
+                "now": now, "queues": None if queues is None else json.dumps(list(queues)),
+            }).fetchone()
+        return None if found is None or found[0] is None else float(found[0])
+
+    def lock(
+        self, name: str, *, timeout: float | None, ttl: float
+    ) -> AbstractAsyncContextManager[None]:
+        if self._memory_locks is not None:
+            return self._memory_locks.hold(name, timeout)
+        return file_lock(os.path.abspath(self.path), name, timeout)
 
     # -- records ------------------------------------------------------------------------------
 

@@ -222,6 +222,20 @@ RETURNING id, workflow, version, status, created_at, updated_at, finished_at, id
     parent_id, error, queue, priority, tenant_id, partition_key, started_at, owner,
     lease_until, wake_at, last_seq;
 
+-- name: next_wake
+-- The earliest future time an execution of the queues becomes claimable by the clock alone:
+-- a free one's wake-up time (timer, delayed start) or a lease running out. Each half reads
+-- its claim index (idx_executions_timers, idx_executions_leases) in order.
+SELECT least(
+    (SELECT min(wake_at) FROM executions
+     WHERE owner IS NULL AND status IN ('pending', 'running', 'suspended')
+       AND wake_at IS NOT NULL AND wake_at > %(now)s::float8
+       AND (%(queues)s::text[] IS NULL OR queue = ANY(%(queues)s::text[]))),
+    (SELECT min(lease_until) FROM executions
+     WHERE owner IS NOT NULL AND status IN ('pending', 'running', 'suspended')
+       AND lease_until >= %(now)s::float8
+       AND (%(queues)s::text[] IS NULL OR queue = ANY(%(queues)s::text[]))));
+
 -- name: depth
 SELECT count(*) FROM executions WHERE queue = %(queue)s::text AND status = 'pending';
 

@@ -86,7 +86,23 @@ SELECT count(*) FROM executions WHERE queue = ? AND status = 'pending';
 UPDATE executions SET lease_until = ? WHERE owner = ? AND id = ?;
 
 -- name: release
-UPDATE executions SET owner = NULL, lease_until = NULL WHERE id = ? AND owner = ?;
+UPDATE executions SET owner = NULL, lease_until = NULL WHERE id = ? AND owner = ?
+RETURNING queue, status, wake_at;
+
+-- name: has_signals
+SELECT 1 FROM signals WHERE execution_id = ? LIMIT 1;
+
+-- name: free_sleeper
+-- The queue of a suspended execution nobody holds (a signal makes it claimable).
+SELECT queue FROM executions WHERE id = ? AND owner IS NULL AND status = 'suspended';
+
+-- name: next_wake
+-- The earliest future time an execution of the queues becomes claimable by the clock alone:
+-- a free one's wake-up time (timer, delayed start) or a lease running out.
+SELECT min(CASE WHEN owner IS NULL THEN wake_at ELSE lease_until END) FROM executions
+WHERE status IN ('pending', 'running', 'suspended')
+  AND (owner IS NULL AND wake_at > :now OR owner IS NOT NULL AND lease_until >= :now)
+  AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)));
 
 -- name: insert_signal
 INSERT INTO signals (execution_id, name, payload, created_at) VALUES (?, ?, ?, ?);
