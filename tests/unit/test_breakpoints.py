@@ -142,7 +142,7 @@ async def test_breakpoints_are_scoped_to_workflow_step_tenant_and_expire(store_u
     await engine.store.put_record(Record(  # the same breakpoint, but its time is up
         "breakpoint", expired.id, {"workflow": "bp-order", "step": "inspect_order"},
         time.time() - 120, None, time.time() - 60))
-    engine.breakpoints._fresh_until = 0.0
+    await engine.breakpoints.load()  # re-read now (otherwise within refresh_seconds)
     other = await engine.start(bp_order, 1, tenant_id="globex")
     assert await other.result() == {"charged": 10}
     assert [bp.workflow for bp in await engine.breakpoints.list()] == \

@@ -24,6 +24,7 @@ docs/templates.md) over `{"input": <the step's input>, "steps": {<name>: <output
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import logging
 import time
@@ -125,6 +126,7 @@ class Breakpoints:
         self.condition = condition
         self._cache: builtins.list[Breakpoint] = []
         self._fresh_until = 0.0
+        self._refreshing: asyncio.Task[None] | None = None
 
     # -- managing -----------------------------------------------------------------------------
 
@@ -157,13 +159,17 @@ class Breakpoints:
                 "created_by": created_by, "notify": list(notify)}
         await self.engine.store.put_record(Record(RECORD_KIND, found.id, data, now, tenant_id,
                                                   found.expires_at))
-        self._fresh_until = 0.0
+        self._cache = [found, *self._cache]
         return found
 
     async def list(self, *, workflow: str | None = None,
                    tenant_id: str | None = None) -> builtins.list[Breakpoint]:
         """Breakpoints that have not expired, newest first."""
         await self.engine.open()
+        return await self._read(workflow=workflow, tenant_id=tenant_id)
+
+    async def _read(self, *, workflow: str | None = None,
+                    tenant_id: str | None = None) -> builtins.list[Breakpoint]:
         now = time.time()
         found: builtins.list[Breakpoint] = []
         cursor: str | None = None
@@ -188,7 +194,7 @@ class Breakpoints:
     async def remove(self, breakpoint_id: str) -> bool:
         """Remove a breakpoint (executions already paused at it stay paused)."""
         await self.engine.open()
-        self._fresh_until = 0.0
+        self._cache = [bp for bp in self._cache if bp.id != breakpoint_id]
         return await self.engine.store.delete_record(RECORD_KIND, breakpoint_id)
 
     # -- deciding -----------------------------------------------------------------------------
@@ -259,15 +265,24 @@ class Breakpoints:
     # -- the engine's side --------------------------------------------------------------------
 
     def armed(self) -> bool:
-        """Whether a live step call must look for breakpoints (no I/O: the cached view)."""
+        """Whether a live step call must look for breakpoints (the cached view, or time to
+        refresh it)."""
         return bool(self._cache) or time.time() >= self._fresh_until
 
-    async def hit(self, workflow: str, step: str, tenant_id: str | None,
-                  data: Callable[[], Mapping[str, Any]]) -> Breakpoint | None:
-        """The breakpoint a live call of `step` stops at, if any (`data` feeds conditions)."""
+    def hit(self, workflow: str, step: str, tenant_id: str | None,
+            data: Callable[[], Mapping[str, Any]]) -> Breakpoint | None:
+        """The breakpoint a live call of `step` stops at, if any (`data` feeds conditions).
+
+        Never waits: it reads the cached list, and a stale cache is refreshed in the
+        background (so a breakpoint set by another process applies within about
+        `refresh_seconds`; one set through this engine applies at once).
+        """
         now = time.time()
         if now >= self._fresh_until:
-            await self._refresh(now)
+            self._fresh_until = now + self.refresh_seconds
+            if self._refreshing is None or self._refreshing.done():
+                self._refreshing = asyncio.get_running_loop().create_task(
+                    self._refresh(), name="treadle:breakpoints")
         for bp in self._cache:
             if not bp.applies_to(workflow, step, tenant_id, now):
                 continue
@@ -282,12 +297,22 @@ class Breakpoints:
                 return bp
         return None
 
-    async def _refresh(self, now: float) -> None:
+    async def load(self) -> None:
+        """Read the breakpoints now (the engine does it when it opens)."""
+        await self._refresh()
+        self._fresh_until = time.time() + self.refresh_seconds
+
+    def stop(self) -> None:
+        """Cancel a background refresh (the engine does it when it closes)."""
+        if self._refreshing is not None:
+            self._refreshing.cancel()
+            self._refreshing = None
+
+    async def _refresh(self) -> None:
         try:
-            self._cache = await self.list()
-        except Exception as exc:  # a store hiccup must not fail the step: keep the old list
+            self._cache = await self._read()
+        except Exception as exc:  # a store hiccup must not fail a step: keep the old list
             logger.warning("cannot refresh breakpoints: %s", exc)
-        self._fresh_until = now + self.refresh_seconds
 
 
 def apply_input(args: tuple[Any, ...], kwargs: dict[str, Any],

@@ -162,6 +162,7 @@ class Engine:
         if not self._opened:
             await self.store.open()
             self._opened = True
+            await self.breakpoints.load()
 
     async def close(self) -> None:
         """Stop running executions here (they stay resumable), then close the store."""
@@ -186,6 +187,7 @@ class Engine:
                 await self._heartbeat
             self._heartbeat = None
         await self._wakeups.stop()
+        self.breakpoints.stop()
 
     def add_observer(self, observer: Observer) -> None:
         self.observers.append(observer)

@@ -367,7 +367,7 @@ class Run:
         decision = rec.decision if rec is not None else None
         if rec is None:
             journal_input = to_json_input(args, kwargs)
-            hit = await self.engine.breakpoints.hit(
+            hit = self.engine.breakpoints.hit(
                 self.wf.name, name, self.tenant_id,
                 lambda: {"input": journal_input, "steps": dict(self.outputs),
                          "workflow": self.wf.name, "execution_id": self.id})
