@@ -23,8 +23,8 @@ SECTIONS = [
     ("Hooks and time", ["Observer", "Clock"]),
     ("Errors", ["TreadleError", "ExecutionFailedError", "ExecutionCancelledError",
                 "ExecutionNotFoundError", "NonDeterminismError", "NotSerializableError",
-                "QueueFullError", "SignalTimeoutError", "StepError", "StepTimeoutError",
-                "WorkflowNotFoundError", "WorkflowVersionError"]),
+                "QueueFullError", "LockTimeoutError", "SignalTimeoutError", "StepError",
+                "StepTimeoutError", "WorkflowNotFoundError", "WorkflowVersionError"]),
 ]
 
 

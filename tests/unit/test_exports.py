@@ -10,7 +10,7 @@ EXPECTED = {
     "RetryPolicy", "SignalTimeoutError", "StepError", "StepFunction", "StepRecord",
     "StepTimeoutError", "TreadleError", "WorkflowDef", "WorkflowNotFoundError",
     "WorkflowVersionError", "__version__", "step", "workflow", "StepInfo", "current_step",
-    "Queue", "QueueFullError", "DeadLetter",
+    "Queue", "QueueFullError", "DeadLetter", "LockTimeoutError",
 }
 
 

@@ -33,7 +33,12 @@ def worker(
         help="Lease seconds: a dead worker's executions resume elsewhere after this.")] = 30.0,
     poll_interval: Annotated[float, typer.Option(
         envvar="TREADLE_POLL_INTERVAL", min=0.01,
-        help="Seconds between looks for new work.")] = 0.5,
+        help="Seconds between looks for new work when the store cannot push wake-ups "
+             "(SQLite across processes, a lost listener connection).")] = 0.5,
+    idle_poll: Annotated[float, typer.Option(
+        "--idle-poll-interval", envvar="TREADLE_IDLE_POLL_INTERVAL", min=0.1,
+        help="With pushed wake-ups (PostgreSQL, Redis): the longest sleep between looks.")
+    ] = 5.0,
 ) -> None:
     """Run enqueued executions of the imported workflows until SIGTERM or Ctrl-C.
 
@@ -46,7 +51,8 @@ def worker(
     logging.getLogger("treadle.worker").setLevel(logging.INFO)
     registry = registry_for(import_all(imports or []))
     queues = queue or ["default"]
-    engine = open_engine(store, registry=registry, lease_seconds=lease)
+    engine = open_engine(store, registry=registry, lease_seconds=lease,
+                         idle_poll_interval=idle_poll)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -531,9 +531,9 @@ class Engine:
         """Cancel an execution: completed saga steps are compensated, then it ends cancelled.
 
         Returns True once it has ended here. When another live process runs it, the request
-        goes to its inbox and that process cancels it (within `signal_poll_interval` while it
-        waits, within a heartbeat while it runs; a process that resumes it later honours the
-        request too): then False.
+        goes to its inbox and that process cancels it — at once on stores that push wake-ups
+        (PostgreSQL, Redis, this process's memory/SQLite), else within `signal_poll_interval`;
+        a process that resumes it later honours the request too: then False.
         """
         await self.open()
         run = self._runs.get(execution_id)
