@@ -227,3 +227,23 @@ def test_tenants_see_only_their_breakpoints_and_letters(tmp_path: Path) -> None:
                 == [failed]
     finally:
         server.stop()
+
+
+def test_replays_retries_and_cancels_are_audited(srv: Server) -> None:
+    with srv.client() as client:
+        failed = start(client, "pay", {"amount": 5000})
+        assert finished(client, failed)["status"] == "failed"
+        assert client.post(f"/api/v1/executions/{failed}/retry").status_code == 201
+        replayed = client.post(f"/api/v1/executions/{failed}/replay",
+                               json={"mode": "modified", "modifications": {"amount": 1}})
+        assert replayed.status_code == 201
+        client.post("/api/v1/pipelines/pay/breakpoints", json={"step": "charge_total"})
+        waiting = start(client, "pay", {"amount": 1})
+        paused(client, waiting)
+        assert client.post(f"/api/v1/executions/{waiting}/cancel").status_code in (200, 202)
+        wanted = {"breakpoint.set", "execution.retry", "execution.replay", "execution.cancel"}
+
+        def audited() -> bool:
+            return wanted <= set(_audit(srv))
+
+        wait_for(audited, 5, "audit entries")

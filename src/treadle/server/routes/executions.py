@@ -26,6 +26,7 @@ from treadle.errors import (
     WorkflowVersionError,
 )
 from treadle.journal import Event, ExecutionStatus, project
+from treadle.server.audit import audit
 from treadle.server.auth import Principal, requires
 from treadle.server.diff import diff_executions
 from treadle.server.errors import JSON, ApiError, not_found
@@ -403,6 +404,8 @@ async def cancel_execution(
     if row.status.is_terminal:
         raise _finished(execution_id, str(row.status))
     reason = (body or CancelBody()).reason
+    await audit(request, "execution.cancel", f"execution:{execution_id}", {"reason": reason},
+                tenant_id=row.tenant_id)
     task = asyncio.ensure_future(st.engine.cancel(execution_id, reason))
     st.keep(task)
     try:
@@ -477,7 +480,7 @@ async def replay_execution(
     `modified` (`modifications` deep-merged into the input), or `step_from` (the steps before
     `from_step` return their recorded outputs; live from that step on)."""
     st = state_of(request)
-    await _visible_row(st, principal, execution_id)
+    row = await _visible_row(st, principal, execution_id)
     if body.mode == "step_from" and not body.from_step:
         raise ApiError(400, "invalid_replay", "mode step_from needs from_step")
     try:
@@ -489,6 +492,9 @@ async def replay_execution(
     except (WorkflowNotFoundError, WorkflowVersionError) as exc:
         raise ApiError(400, "workflow_not_loaded", str(exc)) from exc
     view = await st.engine.get(handle.id)
+    await audit(request, "execution.replay", f"execution:{execution_id}",
+                {"mode": body.mode, "from_step": body.from_step, "new_execution": handle.id,
+                 "modified": bool(body.modifications)}, tenant_id=row.tenant_id)
     return JSON({"id": handle.id, "execution_id": handle.id, "workflow": view.workflow,
                  "status": str(view.status), "created": True, "replay_of": execution_id,
                  "mode": body.mode},
@@ -517,6 +523,8 @@ async def retry_execution(
     wf = _resolve(st.engine, str(started.get("workflow", row.workflow)), None)
     metadata = {**user_metadata(dict(started.get("metadata") or {})), "retry_of": execution_id,
                 "trigger": {"type": "retry", "execution_id": execution_id}}
+    await audit(request, "execution.retry", f"execution:{execution_id}", {},
+                tenant_id=row.tenant_id)
     return await _start(
         st, wf, list(started.get("args", [])),
         idempotency_key=(body or RetryBody()).idempotency_key, metadata=metadata,
