@@ -26,6 +26,7 @@ from treadle.modules.infra import Scheduler
 from treadle.modules.web import HTTPRequest, HTTPResponse, json_response, text_response
 from treadle.triggers.base import Dispatcher, WorkflowHandler
 from treadle.triggers.event import EventSubscription, find_broker
+from treadle.triggers.handlers import HandlerPlan, collect_handlers
 from treadle.triggers.http import route_handler
 from treadle.triggers.schedule import ScheduledJob, find_scheduler
 from treadle.triggers.spec import collect_triggers
@@ -94,6 +95,10 @@ class AppRuntime:
         self.global_middlewares: list[Any] = []
         self.subscriptions: list[tuple[Any, EventSubscription]] = []
         self.jobs: list[tuple[Any, ScheduledJob]] = []
+        self.message_handlers: list[tuple[Any, str, Any]] = []
+        """`(broker, topic, handle_message)` of `workflows: messaging:` subscriptions."""
+        self.handler_jobs: list[tuple[Any, str, Any]] = []
+        """`(scheduler, job id, callback)` of `workflows: scheduler:` jobs."""
         self.metrics = next((m for m in modules.values()
                              if callable(getattr(m, "observe_http", None))), None)  # fmt: skip
         self._live: list[Any] = []
@@ -143,9 +148,13 @@ class AppRuntime:
         try:
             for broker, handler in self.subscriptions:
                 self._live.append(broker.subscribe(handler.spec.topic, handler))
+            for broker, topic, receive in self.message_handlers:
+                self._live.append(broker.subscribe(topic, receive))
             for scheduler, job in self.jobs:
                 self._live.append(scheduler.schedule(job.spec.job_id, job.spec.cron, job,
                                                      timezone=job.spec.timezone))
+            for scheduler, job_id, callback in self.handler_jobs:
+                self._live.append(scheduler.schedule(job_id, scheduler.cron, callback))
         except BaseException:
             await self.modules.stop()
             raise
@@ -158,7 +167,8 @@ class AppRuntime:
             unsubscribe = getattr(live, "unsubscribe", None)
             if unsubscribe is not None:
                 unsubscribe()
-        for scheduler, _job in self.jobs:
+        schedulers: list[Any] = [s for s, _ in self.jobs] + [s for s, _, _ in self.handler_jobs]
+        for scheduler in {id(s): s for s in schedulers}.values():
             scheduler.jobs = [j for j in scheduler.jobs if j not in self._live]
         self._live.clear()
         await self.modules.stop()
@@ -262,13 +272,30 @@ def _static_endpoint(response: Mapping[str, Any]) -> Any:
     return endpoint
 
 
+def _middlewares(runtime: AppRuntime, names: list[str], at: KeyPath,
+                 errors: _Errors) -> list[Any]:  # fmt: skip
+    """The http.middleware modules `names` lists (each one that is not, an error)."""
+    found = []
+    for mw_name in names:
+        mw = runtime.modules.get(mw_name)
+        if mw is None or not callable(getattr(mw, "wrap", None)):
+            errors.add((*at, "middlewares"),
+                       f"middleware {mw_name!r} is not an http.middleware module")
+        else:
+            found.append(mw)
+    return found
+
+
 def _wire(runtime: AppRuntime, errors: _Errors, timeout: float | None) -> None:
     config, modules = runtime.config, runtime.modules
     plan = collect_triggers(config)
     for at, message in plan.problems:
         errors.add(at, message)
-    needs_router = bool(plan.routes) or any(callable(getattr(m, "http_routes", None))
-                                            for m in modules.values())
+    handlers = collect_handlers(config)
+    for at, message in handlers.problems:
+        errors.add(at, message)
+    needs_router = bool(plan.routes) or bool(handlers.routes) or any(
+        callable(getattr(m, "http_routes", None)) for m in modules.values())
     for wf in config.workflows.values():
         needs_router = needs_router or (wf.type == "http" and bool(wf.config.get("endpoints")))
     if needs_router and not runtime.routers:
@@ -280,14 +307,7 @@ def _wire(runtime: AppRuntime, errors: _Errors, timeout: float | None) -> None:
         if why is not None:
             errors.add((*spec.at, "workflow") if spec.at else spec.at, why)
             continue
-        middlewares = []
-        for mw_name in spec.middlewares:
-            mw = modules.get(mw_name)
-            if mw is None or not callable(getattr(mw, "wrap", None)):
-                errors.add((*spec.at, "middlewares"),
-                           f"middleware {mw_name!r} is not an http.middleware module")
-            else:
-                middlewares.append(mw)
+        middlewares = _middlewares(runtime, spec.middlewares, spec.at, errors)
         router = _pick_router(runtime, spec.router, (*spec.at, "router"), errors)
         if router is None:
             continue
@@ -320,9 +340,10 @@ def _wire(runtime: AppRuntime, errors: _Errors, timeout: float | None) -> None:
                                              owner=f"workflows.{wf.name}")  # fmt: skip
             else:
                 errors.add((*wf.path, "endpoints", i), "an endpoint needs a path")
+    _wire_handlers(runtime, handlers, errors)
     for sub in plan.subscriptions:
         why = runtime.dispatcher.check(sub.target)
-        broker = find_broker(modules, sub)
+        broker = find_broker(modules, sub.broker)
         if why is not None:
             errors.add((*sub.at, "workflow"), why)
         elif broker is None:
@@ -348,6 +369,83 @@ def _wire(runtime: AppRuntime, errors: _Errors, timeout: float | None) -> None:
     for mw in reversed(runtime.global_middlewares):
         dispatch = mw.wrap(dispatch)
     runtime._dispatch = dispatch
+
+
+def _wire_handlers(runtime: AppRuntime, plan: HandlerPlan, errors: _Errors) -> None:
+    """Wire the Go `workflows:` handler sections (see `treadle.triggers.handlers`)."""
+    modules = runtime.modules
+    for route in plan.routes:
+        serve = getattr(modules.get(route.handler), "handle_http", None)
+        if not callable(serve):
+            errors.add((*route.at, "handler"), _not_a(modules, route.handler, "http.handler",
+                                                      "handle_http"))  # fmt: skip
+            continue
+        handler = serve
+        for mw in reversed(_middlewares(runtime, route.middlewares, route.at, errors)):
+            handler = mw.wrap(handler)
+        router = _pick_router(runtime, route.router, (*route.at, "router"), errors)
+        if router is None:
+            continue
+        try:
+            router.add_route(route.method, route.path, handler, owner=f"workflows.{route.section}")
+        except ValueError as exc:
+            errors.add((*route.at, "path"), str(exc))
+    for sub in plan.subscriptions:
+        receive = getattr(modules.get(sub.handler), "handle_message", None)
+        broker = find_broker(modules, sub.broker)
+        if not callable(receive):
+            errors.add((*sub.at, "handler"), _not_a(modules, sub.handler, "messaging.handler",
+                                                    "handle_message"))  # fmt: skip
+        elif broker is None:
+            errors.add(sub.at, "a messaging subscription needs a messaging.broker module"
+                       + (f" named {sub.broker!r}" if sub.broker else ""))
+        else:
+            runtime.message_handlers.append((broker, sub.topic, receive))
+    for fwd in plan.forwards:
+        forward = getattr(modules.get(fwd.handler), "forward", None)
+        broker = find_broker(modules, fwd.broker)
+        if not callable(forward):
+            errors.add((*fwd.at, "name"), _not_a(modules, fwd.handler, "messaging.handler",
+                                                 "forward"))  # fmt: skip
+        elif broker is None:
+            errors.add(fwd.at, "forwardTo needs a messaging.broker module")
+        else:
+            forward(broker, fwd.topics)
+    for job in plan.jobs:
+        scheduler = modules.get(job.scheduler)
+        receive = getattr(modules.get(job.job), "handle_message", None)
+        cron = getattr(scheduler, "cron", None)
+        if not isinstance(scheduler, Scheduler):
+            errors.add((*job.at, "scheduler"), _not_a(modules, job.scheduler,
+                                                      "scheduler.modular", "schedule"))
+        elif not cron:
+            errors.add((*job.at, "scheduler"), f"scheduler {job.scheduler!r} has no "
+                       "cronExpression to run jobs on")  # fmt: skip
+        elif not callable(receive):
+            errors.add((*job.at, "job"), _not_a(modules, job.job, "messaging.handler",
+                                                "handle_message"))  # fmt: skip
+        else:
+            runtime.handler_jobs.append((scheduler, f"{job.scheduler}:{job.job}",
+                                         _job_callback(job.scheduler, job.job, receive)))
+
+
+def _job_callback(scheduler: str, job: str, receive: Any) -> Any:
+    """A scheduler callback handing the job module a JSON message about the firing."""
+    import json
+
+    async def fire(when: Any) -> None:
+        await receive(json.dumps({"scheduler": scheduler, "job": job,
+                                  "scheduledAt": when.isoformat()}).encode())  # fmt: skip
+
+    return fire
+
+
+def _not_a(modules: ModuleSet, name: str, kind: str, method: str) -> str:
+    if name not in modules:
+        known = ", ".join(sorted(modules)) or "none"
+        return f"no module named {name!r} (modules: {known})"
+    return f"module {name!r} ({modules.types.get(name) or 'custom'}) is not a {kind} " \
+           f"(it has no {method})"  # fmt: skip
 
 
 def build_app(

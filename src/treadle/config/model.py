@@ -148,6 +148,9 @@ class PipelineTriggerConfig:
     config: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     path: KeyPath = ()
+    config_path: KeyPath | None = None
+    """Where `config` was written when it is not at `path.config` (the trigger of a route's
+    inline pipeline is the route entry itself)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +187,18 @@ class WorkflowConfig:
     type: str
     config: dict[str, Any] = field(default_factory=dict)
     path: KeyPath = ()
+
+    @property
+    def config_path(self) -> KeyPath:
+        """Where `config` was written: the entry itself in the map form, its `config` key in
+        the list form."""
+        return (*self.path, "config") if self.path and isinstance(self.path[-1], int) \
+            else self.path  # fmt: skip
+
+    @property
+    def is_http(self) -> bool:
+        """An HTTP routes section: type `http` or `http-<anything>` (several, as in Go)."""
+        return self.type == "http" or self.type.startswith("http-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,13 +417,17 @@ class _Parts:
             pipeline = self.pipeline(name, body, ("pipelines", name))
             if pipeline is not None:
                 pipelines[name] = pipeline
+        workflows = self.named_sections(raw, "workflows", WorkflowConfig)
+        for wf in workflows.values():
+            if wf.is_http:
+                self.route_pipelines(wf, pipelines)
         return AppConfig(
             file=file,
             name=self.text(raw, "name", top, "top-level"),
             version=self.text(raw, "version", top, "top-level"),
             description=self.text(raw, "description", top, "top-level"),
             modules=modules,
-            workflows=self.named_sections(raw, "workflows", WorkflowConfig),
+            workflows=workflows,
             triggers=self.named_sections(raw, "triggers", TriggerConfig),
             pipelines=pipelines,
             sections={k: v for k, v in raw.items() if k not in _TYPED_TOP},
@@ -533,6 +552,42 @@ class _Parts:
             raw=body,
             path=path,
         )
+
+    def route_pipelines(self, wf: WorkflowConfig, pipelines: dict[str, PipelineConfig]) -> None:
+        """Add the inline pipelines of `wf`'s routes (`pipeline: {steps}` or `steps:`, as the
+        Go engine's configureRoutePipelines reads them) to `pipelines`, each named
+        `"<METHOD> <path>"` and triggered by its route."""
+        routes = wf.config.get("routes")
+        for i, route in enumerate(routes if isinstance(routes, list) else []):
+            at: KeyPath = (*wf.config_path, "routes", i)
+            if not isinstance(route, dict):
+                continue  # reported with the routes (treadle.triggers.spec)
+            if isinstance(route.get("pipeline"), dict):
+                body, body_at = route["pipeline"], (*at, "pipeline")
+            elif isinstance(route.get("steps"), list):
+                body, body_at = {"steps": route["steps"]}, at
+            else:
+                continue
+            method = (self.text(route, "method", at, "route") or "GET").upper()
+            path = self.text(route, "path", at, "route", required=True)
+            if path is None:
+                continue
+            name = f"{method} {path}"
+            if name in pipelines:
+                self.error((*at, "path"), f"route pipeline {name!r}: a pipeline of that name "
+                           "already exists")  # fmt: skip
+                continue
+            pipeline = self.pipeline(name, body, body_at)
+            if pipeline is None:
+                continue
+            trigger_config: dict[str, Any] = {"path": path, "method": method}
+            for key in ("middlewares", "timeout", "params"):
+                if route.get(key) is not None:
+                    trigger_config[key] = route[key]
+            if isinstance(wf.config.get("router"), str):
+                trigger_config["router"] = wf.config["router"]
+            trigger = PipelineTriggerConfig("http", trigger_config, path=at, config_path=at)
+            pipelines[name] = replace(pipeline, trigger=trigger)
 
     def named_sections(
         self, raw: Mapping[str, Any], key: str, cls: type[_SectionT]

@@ -355,6 +355,53 @@ class _Checker:
                            f"{' in ' + job.timezone if job.timezone else ''}: {problem}")
             if job.scheduler:
                 self.module_of((*job.at, "scheduler"), job.scheduler, "scheduler", "scheduler")
+        self.handlers(router)
+
+    def handlers(self, router: Any) -> None:
+        """The Go `workflows:` handler sections (`treadle.triggers.handlers`)."""
+        from treadle.triggers.handlers import HTTP_HANDLER, MESSAGE_HANDLER, collect_handlers
+
+        plan = collect_handlers(self.app)
+        for at, message in plan.problems:
+            self.error(at, message)
+        for section in plan.sections:
+            if section.router:
+                self.module_of((*section.at, "router"), section.router, "http.router", "router")
+            if section.server:
+                self.module_of((*section.at, "server"), section.server, "http.server", "server")
+
+        async def nothing(request: Any) -> Any:  # pragma: no cover - never called
+            return None
+
+        for route in plan.routes:
+            self.module_of((*route.at, "handler"), route.handler, HTTP_HANDLER, "http.handler")
+            for i, mw in enumerate(route.middlewares):
+                self.module_of((*route.at, "middlewares", i), mw, "http.middleware",
+                               "middleware")  # fmt: skip
+            try:
+                if router.add(route.method, route.path, nothing, route.section) is None:
+                    self.warn((*route.at, "path"), f"route {route.method} {route.path} is "
+                              "defined twice; the first one is used")  # fmt: skip
+            except ValueError as exc:
+                self.error((*route.at, "path"), str(exc))
+        for sub in plan.subscriptions:
+            self.module_of((*sub.at, "handler"), sub.handler, MESSAGE_HANDLER,
+                           "messaging.handler")  # fmt: skip
+            if sub.broker:
+                self.module_of((*sub.at[:-2], "broker"), sub.broker, "broker", "broker")
+        if plan.subscriptions and not any(s.broker for s in plan.subscriptions) and not any(
+                "broker" in (self.provides(m.name) or ()) for m in self.app.modules):
+            self.error(plan.subscriptions[0].at, "messaging subscriptions need a "
+                       "messaging.broker module")  # fmt: skip
+        for fwd in plan.forwards:
+            self.module_of((*fwd.at, "name"), fwd.handler, MESSAGE_HANDLER, "messaging.handler")
+        for job in plan.jobs:
+            if self.module_of((*job.at, "scheduler"), job.scheduler, "scheduler", "scheduler"):
+                cfg = self.app.module(job.scheduler)
+                if cfg is not None and not cfg.config.get("cronExpression"):
+                    self.error((*job.at, "scheduler"), f"scheduler {job.scheduler!r} has no "
+                               "cronExpression to run jobs on")  # fmt: skip
+            self.module_of((*job.at, "job"), job.job, MESSAGE_HANDLER, "messaging.handler")
 
 
 def _loader_checks_keys(path: KeyPath) -> bool:

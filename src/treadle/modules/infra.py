@@ -375,6 +375,12 @@ class Scheduler(Module):
 
     def __init__(self, name: str, config: dict[str, Any]) -> None:
         super().__init__(name, config)
+        self.cron = str(config.get("cronExpression") or "")
+        """The schedule of the jobs a `workflows: scheduler:` section gives it (Go)."""
+        if self.cron:
+            problem = validate_cron(self.cron)
+            if problem is not None:
+                raise ValueError(f"cronExpression {self.cron!r}: {problem}")
         self.jobs: list[Job] = []
         self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.max_sleep = 60.0
@@ -446,8 +452,15 @@ fields (croniter), or `@hourly`-style names, or `@every 30s`; times are UTC unle
 a `timezone`. Each firing starts the pipeline with an idempotency key derived from the
 scheduled time, so a restarted or second process does not fire the same slot twice. After a
 pause (a restart, a suspended machine) a job fires once for the latest missed slot.
+
+As in the Go project, `cronExpression` is the schedule of the jobs a `workflows: scheduler:
+jobs:` entry puts on this scheduler (`{scheduler: <this>, job: <messaging.handler>}`); each
+firing hands the job module a JSON message `{scheduler, job, scheduledAt}`.
 """,
-    schema={"type": "object", "properties": {}},
+    schema={"type": "object", "properties": {
+        "cronExpression": {"type": "string",
+                           "description": "Schedule of the jobs of `workflows: scheduler:`."},
+    }},
     example="""
 - name: cron
   type: scheduler.modular

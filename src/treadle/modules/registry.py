@@ -33,22 +33,22 @@ if TYPE_CHECKING:
 Factory = Callable[[str, dict[str, Any], "BuildContext"], "Module"]
 """`factory(name, config, ctx) -> Module`."""
 
-FAMILIES = ("http", "middleware", "auth", "storage", "messaging", "infra")
+FAMILIES = ("http", "middleware", "auth", "storage", "messaging", "infra", "handlers")
 """Modules of `treadle.modules` that register the built-in types, in documentation order."""
 
 PROVIDERS: list[str] = ["treadle.statemachine.provider"]
 """Other importable modules that register module types (e.g. the state machine package)."""
 
 GO_ONLY_TYPES = frozenset({
-    "http.handler", "http.proxy", "http.simple_proxy", "httpserver.modular",
+    "http.proxy", "http.simple_proxy", "httpserver.modular",
     "httpclient.modular", "chimux.router", "reverseproxy", "auth.modular", "auth.user-store",
-    "api.handler", "api.command", "api.query", "state.connector", "messaging.broker.eventbus",
-    "messaging.handler", "messaging.kafka", "messaging.nats", "database.modular",
+    "api.handler", "api.command", "api.query", "messaging.broker.eventbus",
+    "messaging.kafka", "messaging.nats", "database.modular",
     "persistence.store", "processing.step", "license.validator", "platform.provider",
     "platform.resource", "platform.context", "log.collector", "observability.otel",
     "eventlogger.modular", "storage.s3", "storage.gcs", "notification.slack",
     "openapi.consumer", "openapi.generator", "secrets.vault", "secrets.aws",
-    "jsonschema.modular", "eventbus.modular", "dynamic.component", "data.transformer",
+    "jsonschema.modular", "eventbus.modular", "dynamic.component",
     "workflow.registry",
 })  # fmt: skip
 """Module types of GoCodeAlone/workflow that Treadle does not implement (yet): configs using

@@ -207,6 +207,14 @@ def _extract(data: Any, path: str) -> Any:
     return current
 
 
+def apply_operations(ops: list[dict[str, Any]], data: Any) -> Any:
+    """`data` after the step.transform operations `ops`, in order (a data.transformer's
+    named transformation)."""
+    for op in ops:
+        data = _apply_op(op, data)
+    return data
+
+
 def _apply_op(op: Mapping[str, Any], data: Any) -> Any:
     kind = op.get("type")
     cfg = op.get("config") or {}

@@ -85,10 +85,11 @@ class EventSubscription:
         del self.handles[:-100]
 
 
-def find_broker(modules: Any, spec: SubscriptionSpec) -> Any:
-    """The broker module a subscription uses (see the module docs), or None."""
-    if spec.broker:
-        return modules.get(spec.broker)
+def find_broker(modules: Any, name: str = "") -> Any:
+    """The broker module a subscription naming broker `name` (may be empty) uses (see the
+    module docs), or None."""
+    if name:
+        return modules.get(name)
     for name in ("messageBroker", "eventBroker", "broker"):
         found = modules.get(name)
         if found is not None and callable(getattr(found, "subscribe", None)):

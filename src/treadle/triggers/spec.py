@@ -200,7 +200,8 @@ def collect_triggers(app: AppConfig) -> TriggerPlan:
         if pipeline.trigger is None:
             continue
         t = pipeline.trigger
-        reader.trigger(t.type, t.config, (*t.path, "config"), f"pipeline:{name}",
+        at = t.config_path if t.config_path is not None else (*t.path, "config")
+        reader.trigger(t.type, t.config, at, f"pipeline:{name}",
                        default_workflow=f"{PIPELINE_PREFIX}{name}")
     return plan
 
