@@ -13,9 +13,22 @@ from typing import Any
 HEADER = """# HTTP API reference
 
 Generated from `/openapi.json` by `python -m treadle.server.apidoc`; do not edit by hand.
-`docs/server.md` explains how to serve it, with examples.
+`docs/server.md` explains how to serve it, with examples. Each operation says what it needs
+of the caller (`x-permission` in the document); a server started without instance keys
+treats a request without credentials as an instance admin.
 
 """
+
+
+WHO = {  # an operation's `x-permission`, for people
+    "public": "Open to anyone: no credentials.",
+    "authenticated": "Any caller with valid credentials.",
+    "read": "Needs the `read` permission: roles viewer, editor, admin, owner.",
+    "write": "Needs the `write` permission: roles editor, admin, owner.",
+    "admin": "Needs the `admin` permission: roles admin, owner.",
+    "instance": "Instance admins only (an instance key): refused (403) to every tenant's "
+                "users and keys.",
+}
 
 
 def _type(schema: dict[str, Any]) -> str:
@@ -43,7 +56,10 @@ def _operation(path: str, method: str, op: dict[str, Any]) -> list[str]:
     lines = [f"### `{method.upper()} {path}`", ""]
     if op.get("summary"):
         lines += [f"**{op['summary']}.** " + _cell(op.get("description")), ""]
-    if op.get("security"):
+    permission = op.get("x-permission")
+    if permission in WHO:
+        lines += [WHO[permission], ""]
+    elif op.get("security"):
         lines += ["Needs an API key when the server has keys.", ""]
     params = op.get("parameters", [])
     if params:

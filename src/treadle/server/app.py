@@ -9,13 +9,20 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 
 from treadle import __version__
 from treadle.engine import Engine
 from treadle.observability.live import LiveHub
 from treadle.observability.metrics import MetricsObserver
-from treadle.server.auth import SECURITY, SECURITY_SCHEMES, Authenticator, make_authenticator
+from treadle.server.auth import (
+    SECURITY,
+    SECURITY_SCHEMES,
+    Authenticator,
+    make_authenticator,
+    route_permission,
+)
 from treadle.server.errors import JSON, BodyLimit, install_error_handlers
 from treadle.server.routes import admin, breakpoints, dashboard, dlq, executions, live, ops
 from treadle.server.state import ServerState, Settings
@@ -31,8 +38,16 @@ access token (`POST /api/v1/auth/login`) as `Authorization: Bearer <token>` (or 
 """
 
 
+# In this order: `live` before /executions/{id} (`live` is not an id), then executions (starts
+# are the hottest path).
+ROUTERS = (live.router, executions.router, ops.router, dashboard.router, admin.router,
+           breakpoints.router, dlq.router)
+
+
 class ControlPlane(FastAPI):
-    """FastAPI, with the API-key security schemes declared in the OpenAPI document."""
+    """FastAPI, with the API-key security schemes declared in the OpenAPI document, and each
+    operation's demand of its caller as `x-permission` (`public`, `authenticated`, `read`,
+    `write`, `admin` or `instance`)."""
 
     def openapi(self) -> dict[str, Any]:
         if self.openapi_schema is None:
@@ -42,7 +57,15 @@ class ControlPlane(FastAPI):
             for name in ("HTTPValidationError", "ValidationError"):  # ours is ErrorOut
                 components.get("schemas", {}).pop(name, None)
             error = {"$ref": "#/components/schemas/ErrorOut"}
-            for path, operations in schema.get("paths", {}).items():
+            paths = schema.get("paths", {})
+            for route in (r for router in ROUTERS for r in router.routes):
+                if isinstance(route, APIRoute):  # the routers' own (FastAPI may wrap them)
+                    for method in route.methods or ():
+                        operation = paths.get(route.path_format, {}).get(method.lower())
+                        if operation is not None:  # an `openapi_extra` override stays
+                            operation.setdefault("x-permission",
+                                                 route_permission(route.dependant))
+            for path, operations in paths.items():
                 for operation in operations.values():
                     if path.startswith("/api/"):
                         operation.setdefault("security", SECURITY)  # login: []
@@ -121,12 +144,7 @@ def create_app(
     app.state.treadle = state
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_size)
-    app.include_router(live.router)  # before /executions/{id}: `live` is not an id
-    app.include_router(executions.router)  # first after it: starts are the hottest path
-    app.include_router(ops.router)
-    app.include_router(dashboard.router)
-    app.include_router(admin.router)
-    app.include_router(breakpoints.router)
-    app.include_router(dlq.router)
+    for router in ROUTERS:
+        app.include_router(router)
     return app
 

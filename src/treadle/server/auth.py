@@ -14,7 +14,9 @@ Without instance keys the server is open: a request without credentials is an an
 instance admin, as before tenants existed; credentials that look like Treadle's (a `trd_` key
 or a JWT) are still checked and scope the caller. Every comparison of a secret is constant
 time; no key, token or password is logged or echoed. Routes declare what they need
-(`requires("read" | "write" | "admin")`); roles map to permissions in `ROLE_PERMISSIONS`.
+(`requires("read" | "write" | "admin")`, `requires_instance(...)`); roles map to permissions in
+`ROLE_PERMISSIONS`. The OpenAPI document states each operation's demand as `x-permission`
+(`route_permission`), and a test holds every role against it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from fastapi import Request
 
@@ -34,7 +36,13 @@ from treadle.server.tokens import InvalidToken, Tokens, looks_like_jwt
 
 logger = logging.getLogger("treadle.server.auth")
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
 Permission = Literal["read", "write", "admin"]
+
+PERMISSION_ATTRIBUTE = "treadle_permission"
+"""Set on the dependencies below: what a route that depends on one demands of its caller
+(`read`, `write`, `admin`, `instance` or `authenticated`; see `route_permission`)."""
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "owner": frozenset({"read", "write", "admin"}),
@@ -210,6 +218,32 @@ async def current_principal(request: Request) -> Principal:
     return principal
 
 
+def demands(permission: str) -> Callable[[_F], _F]:
+    """Mark a dependency as demanding `permission` (read by `route_permission`)."""
+
+    def mark(fn: _F) -> _F:
+        setattr(fn, PERMISSION_ATTRIBUTE, permission)
+        return fn
+
+    return mark
+
+
+demands("authenticated")(current_principal)
+
+
+def route_permission(dependant: Any) -> str:
+    """What a route (its FastAPI `dependant`) demands of the caller: the mark of the first
+    marked dependency, depth first, or `public` when none is marked."""
+    for sub in dependant.dependencies:
+        found = getattr(sub.call, PERMISSION_ATTRIBUTE, None)
+        if found is None:
+            found = route_permission(sub)
+            found = None if found == "public" else found
+        if found is not None:
+            return str(found)
+    return "public"
+
+
 def requires(permission: Permission) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency demanding `permission` of the caller (401 unauthenticated, 403 without).
 
@@ -223,7 +257,7 @@ def requires(permission: Permission) -> Callable[[Request], Awaitable[Principal]
         return principal
 
     check.__name__ = f"requires_{permission}"
-    return check
+    return demands(permission)(check)
 
 
 def requires_instance(permission: Permission) -> Callable[[Request], Awaitable[Principal]]:
@@ -238,7 +272,7 @@ def requires_instance(permission: Permission) -> Callable[[Request], Awaitable[P
         return principal
 
     check.__name__ = f"requires_instance_{permission}"
-    return check
+    return demands("instance")(check)
 
 
 SECURITY_SCHEMES: dict[str, Any] = {

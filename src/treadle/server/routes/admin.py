@@ -62,6 +62,7 @@ from treadle.server.auth import (
     Principal,
     current_principal,
     requires,
+    requires_instance,
 )
 from treadle.server.errors import JSON, ApiError, not_found
 from treadle.server.schemas import ErrorOut
@@ -75,6 +76,7 @@ logger = logging.getLogger("treadle.server.auth")
 
 Reader = Annotated[Principal, Depends(requires("read"))]
 Admin = Annotated[Principal, Depends(requires("admin"))]
+InstanceAdmin = Annotated[Principal, Depends(requires_instance("admin"))]
 Caller = Annotated[Principal, Depends(current_principal)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Cursor = Annotated[str | None, Query(max_length=500, description="`next_cursor`")]
@@ -160,10 +162,8 @@ def key_view(key: ApiKey, last_used: float | None = None) -> dict[str, Any]:
 
 @router.post("/tenants", status_code=201, response_model=TenantOut, tags=["tenants"],
              responses=errors(409), summary="Create a tenant")
-async def create_tenant(body: CreateTenant, request: Request, principal: Admin) -> Any:
+async def create_tenant(body: CreateTenant, request: Request, principal: InstanceAdmin) -> Any:
     """Instance admins only. With `owner`, its first user (role `owner`) is created too."""
-    if principal.tenant_id is not None:
-        raise ApiError(403, "forbidden", "only instance admins create tenants")
     st = state_of(request)
     now = time.time()
     owner: User | None = None
@@ -213,13 +213,9 @@ async def get_tenant(tenant_id: Annotated[str, Path()], request: Request,
 @router.delete("/tenants/{tenant_id}", status_code=204, response_class=Response,
                tags=["tenants"], responses=errors(404), summary="Delete a tenant")
 async def delete_tenant(tenant_id: Annotated[str, Path()], request: Request,
-                        principal: Admin) -> Response:
+                        principal: InstanceAdmin) -> Response:
     """Instance admins only: the tenant, its projects, users and API keys go (its executions
     and audit entries stay)."""
-    if not _visible(principal, tenant_id):
-        raise not_found("tenant", tenant_id)
-    if principal.tenant_id is not None:
-        raise ApiError(403, "forbidden", "only instance admins delete tenants")
     st = state_of(request)
     if await st.accounts.get_tenant(tenant_id) is None:
         raise not_found("tenant", tenant_id)
@@ -325,7 +321,8 @@ UserId = Annotated[str, Path(description="the user's e-mail address")]
 
 
 @router.get("/users/{user_id}", response_model=UserOut, tags=["users"],
-            responses=errors(404), summary="Get a user")
+            responses=errors(404), summary="Get a user",
+            openapi_extra={"x-permission": "admin"})  # or the user themselves
 async def get_user(user_id: UserId, request: Request, principal: Reader) -> Any:
     """Admins see their tenant's users; anyone sees themselves."""
     itself = principal.kind == "user" and principal.id == normal_email(user_id)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from treadle.server.auth import SECURITY, requires_instance
+from treadle.server.auth import SECURITY, demands, requires_instance
 from treadle.server.errors import JSON, error_response
 from treadle.server.schemas import ErrorOut, StatusOut
 from treadle.server.state import state_of
@@ -41,6 +41,7 @@ async def readyz(request: Request) -> Any:
 _instance_reader = requires_instance("read")
 
 
+@demands("instance")
 async def _metrics_access(request: Request) -> None:
     """`/metrics` is labelled with every tenant's workflows: it needs an instance principal
     with the `read` permission, unless the app was built with public metrics."""
