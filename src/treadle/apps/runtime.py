@@ -12,6 +12,7 @@ await runtime.stop()                           # triggers, then modules (reverse
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import time
@@ -93,6 +94,8 @@ class AppRuntime:
         self.servers: list[HTTPServer] = [m for m in modules.values()
                                           if isinstance(m, HTTPServer)]  # fmt: skip
         self.global_middlewares: list[Any] = []
+        self.server_routers: dict[str, list[HTTPRouter]] = {}
+        """The routers each http.server serves (see `for_server`)."""
         self.subscriptions: list[tuple[Any, EventSubscription]] = []
         self.jobs: list[tuple[Any, ScheduledJob]] = []
         self.message_handlers: list[tuple[Any, str, Any]] = []
@@ -123,6 +126,20 @@ class AppRuntime:
     def response_timeout(self) -> float | None:
         server = self.server
         return server.write_timeout if server is not None else None
+
+    def for_server(self, name: str) -> AppRuntime:
+        """The same application serving only the routes of http.server `name`'s routers
+        (a router belongs to the server its `workflows: http:` section names, else to the
+        server it `dependsOn`, else to the first server). `serve_app` listens on each
+        server's address with its view; `handle` on the runtime itself serves every route."""
+        if name not in self.server_routers:
+            known = ", ".join(self.server_routers) or "none"
+            raise KeyError(f"no http.server named {name!r} (servers: {known})")
+        view = copy.copy(self)
+        view.routers = list(self.server_routers[name])
+        view.servers = [s for s in self.servers if s.name == name]
+        view._dispatch = _with_global_middlewares(view)
+        return view
 
     def routes(self) -> list[str]:
         """`METHOD /path` of every route the config serves."""
@@ -365,10 +382,38 @@ def _wire(runtime: AppRuntime, errors: _Errors, timeout: float | None) -> None:
             modules.add(IMPLICIT_SCHEDULER, scheduler, "scheduler.modular")
         runtime.jobs.append((scheduler, ScheduledJob(job, runtime.dispatcher)))
     runtime.global_middlewares = [m for m in modules.values() if getattr(m, "is_global", False)]
+    runtime._dispatch = _with_global_middlewares(runtime)
+    runtime.server_routers = _server_routers(runtime, handlers)
+
+
+def _with_global_middlewares(runtime: AppRuntime) -> Any:
     dispatch = runtime._route
     for mw in reversed(runtime.global_middlewares):
         dispatch = mw.wrap(dispatch)
-    runtime._dispatch = dispatch
+    return dispatch
+
+
+def _server_routers(runtime: AppRuntime, handlers: HandlerPlan) -> dict[str, list[HTTPRouter]]:
+    """Which routers each http.server serves (see `AppRuntime.for_server`)."""
+    names = [s.name for s in runtime.servers]
+    if not names or not runtime.routers:
+        return {name: [] for name in names}
+    owner: dict[str, str] = {}
+    ignore = _Errors(runtime.config)
+    for section in handlers.sections:
+        if section.server in names:
+            router = _pick_router(runtime, section.router, section.at, ignore)
+            if router is not None:
+                owner.setdefault(router.name, section.server)
+    for cfg in runtime.config.modules:
+        if cfg.type == "http.router":
+            server = next((d for d in cfg.depends_on if d in names), None)
+            if server is not None:
+                owner.setdefault(cfg.name, server)
+    out: dict[str, list[HTTPRouter]] = {name: [] for name in names}
+    for router in runtime.routers:
+        out[owner.get(router.name, names[0])].append(router)
+    return out
 
 
 def _wire_handlers(runtime: AppRuntime, plan: HandlerPlan, errors: _Errors) -> None:

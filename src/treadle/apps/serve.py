@@ -9,6 +9,7 @@ of the garbage collector's way. (The two do not share a helper: this module must
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import importlib.util
 import os
@@ -44,7 +45,10 @@ def serve_app(
     Opens an engine on `store_url` with `registry` (a fresh one by default; the app's
     pipelines are added to it as `pipeline:<name>`), builds the app (ConfigError on any
     problem, before anything listens), and runs uvicorn on the http.server module's address —
-    `host`/`port` override it; with no http.server the default is 127.0.0.1:8080. Startup
+    `host`/`port` override it; with no http.server the default is 127.0.0.1:8080. With
+    several http.server modules, each listens on its own address and serves the routes of
+    its routers (`AppRuntime.for_server`); the first one also runs the application's
+    lifecycle and the control plane, and `host`/`port` apply to it only. Startup
     opens the store, resumes executions left by dead processes (`recover`), starts the
     modules in dependency order and then the triggers; SIGINT/SIGTERM stop the triggers and
     modules, then close the store (executions still running stay resumable).
@@ -69,25 +73,52 @@ def serve_app(
         from treadle.server import create_app
 
         behind = create_app(engine, api_keys=api_keys, recover=False, close_engine=False)
-    app = asgi_app(runtime, behind, recover=recover)
-    default_host, default_port = runtime.address
-    options: dict[str, Any] = {"timeout_graceful_shutdown": graceful_shutdown_seconds,
-                               **_http_stack(access_log)}
-    server = runtime.server
-    if server is not None and server.idle_timeout:
-        options["timeout_keep_alive"] = max(1, int(server.idle_timeout))
-    options.update(uvicorn_options)
-    config = uvicorn.Config(app, host=host or default_host,
-                            port=port if port is not None else default_port,
-                            log_level=log_level, lifespan="on", **options)  # fmt: skip
+    views = [runtime.for_server(s.name) for s in runtime.servers] or [runtime]
+    configs = []
+    for i, view in enumerate(views):
+        options: dict[str, Any] = {"timeout_graceful_shutdown": graceful_shutdown_seconds,
+                                   **_http_stack(access_log)}
+        server = view.server
+        if server is not None and server.idle_timeout:
+            options["timeout_keep_alive"] = max(1, int(server.idle_timeout))
+        options.update(uvicorn_options)
+        bind_host, bind_port = view.address
+        if i == 0:
+            app = asgi_app(view, behind, recover=recover)
+            bind_host = host or bind_host
+            bind_port = port if port is not None else bind_port
+        else:  # the first server's lifespan starts and stops the application
+            app = asgi_app(view, None, close_engine=False)
+        configs.append(uvicorn.Config(app, host=bind_host, port=bind_port, log_level=log_level,
+                                      lifespan="on" if i == 0 else "off", **options))
     gc.collect()
     gc.freeze()  # what lives as long as the process is never scanned again
     try:
-        uvicorn.Server(config).run()
+        if len(configs) == 1:
+            uvicorn.Server(configs[0]).run()
+        else:
+            servers = [uvicorn.Server(c) for c in configs]
+            with asyncio.Runner(loop_factory=configs[0].get_loop_factory()) as runner:
+                runner.run(_serve_all(servers))
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown
         pass
     finally:
         gc.unfreeze()
+
+
+async def _serve_all(servers: list[Any]) -> None:
+    """Run uvicorn servers together until one stops (a signal reaches whichever installed its
+    handler last, and uvicorn passes it on to the one before); then the others are told to
+    exit, the first server — which holds the application's lifespan — last."""
+    tasks = [asyncio.ensure_future(s.serve()) for s in servers]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for server in servers[1:]:
+            server.should_exit = True
+        await asyncio.gather(*tasks[1:], return_exceptions=True)
+        servers[0].should_exit = True
+        await tasks[0]
 
 
 def _http_stack(access_log: bool | None) -> dict[str, Any]:

@@ -211,10 +211,7 @@ class _Checker:
         for index, message in problems:
             key = "dependsOn" if "unknown" in message else "name"
             self.error((*self.app.modules[index].path, key), message)
-        servers = [m for m in self.app.modules if m.type == "http.server"]
-        for extra in servers[1:]:
-            self.warn((*extra.path, "type"), f"only the first http.server ({servers[0].name!r}) "
-                      "is served; this one is ignored")  # fmt: skip
+        self.server_addresses()
         from pathlib import Path
 
         ctx = BuildContext(base_dir=Path(self.app.file).resolve().parent)
@@ -235,6 +232,25 @@ class _Checker:
             except (ValueError, TypeError, KeyError, ConfigError) as exc:
                 message = exc.message if isinstance(exc, ConfigError) else str(exc)
                 self.error((*cfg.path, "config"), f"{cfg.type}: {message}")
+
+    def server_addresses(self) -> None:
+        """Two http.server modules cannot listen on the same port (each serves its own
+        routers, see `AppRuntime.for_server`)."""
+        from treadle.modules.http import parse_address
+
+        seen: dict[int, str] = {}
+        for cfg in self.app.modules:
+            address = cfg.config.get("address")
+            if cfg.type != "http.server" or _templated(address):
+                continue
+            try:
+                _, port = parse_address(str(address or ""))
+            except ValueError:
+                continue  # the factory check reports it
+            if port and port in seen:
+                self.error((*cfg.path, "config", "address"), f"http.server {cfg.name!r} uses "
+                           f"port {port}, as {seen[port]!r} does")  # fmt: skip
+            seen.setdefault(port, cfg.name)
 
     def provides(self, name: str) -> frozenset[str] | None:
         cfg = self.app.module(name)

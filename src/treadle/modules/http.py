@@ -72,6 +72,12 @@ The HTTP server the application's routes are served on. `treadle serve` listens 
 module the default is 127.0.0.1:8080); `--host`/`--port` override it. `writeTimeout` bounds
 how long an HTTP-triggered pipeline may take before the request is answered `202` with the
 execution id (it keeps running); `idleTimeout` is the keep-alive timeout.
+
+An application may have several servers (a public API and an admin port, say): each listens
+on its own address and serves the routes of its routers — a router belongs to the server
+its `workflows: http:` section names (`server:`), else to the server it `dependsOn`, else
+to the first server. The first server also carries the control plane, and `--host`/`--port`
+apply to it only. Two servers cannot share a port.
 """,
     schema={
         "type": "object",

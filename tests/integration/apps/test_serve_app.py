@@ -66,3 +66,48 @@ def test_serve_app_runs_until_a_signal(app_dir: Path, tmp_path: Path, sig: int,
             return len(page.items)
 
     assert asyncio.run(count()) == 1
+
+
+TWO_SERVERS = """
+modules:
+  - {{name: public, type: http.server, config: {{address: "127.0.0.1:{public}"}}}}
+  - {{name: admin, type: http.server, config: {{address: "127.0.0.1:{admin}"}}}}
+  - {{name: api, type: http.router, dependsOn: [public]}}
+  - {{name: ops, type: http.router, dependsOn: [admin]}}
+  - {{name: hello, type: http.handler}}
+workflows:
+  http:
+    router: api
+    routes:
+      - {{method: GET, path: /hello, handler: hello}}
+pipelines:
+  stats:
+    trigger: {{type: http, config: {{path: /stats, method: GET, router: ops}}}}
+    steps:
+      - {{name: out, type: step.json_response, config: {{status: 200, body: {{ok: true}}}}}}
+"""
+
+
+def test_serve_app_listens_on_every_http_server(tmp_path: Path) -> None:
+    public, admin = _free_port(), _free_port()
+    config = tmp_path / "two.yaml"
+    config.write_text(TWO_SERVERS.format(public=public, admin=admin))
+    store = f"sqlite:///{tmp_path}/two.db"
+    code = ("from treadle.apps import serve_app; "
+            f"serve_app({str(config)!r}, {store!r}, log_level='warning')")
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
+    try:
+        one, two = f"http://127.0.0.1:{public}", f"http://127.0.0.1:{admin}"
+        _wait_ready(one + "/hello", proc)
+        _wait_ready(two + "/stats", proc)
+        assert httpx.get(one + "/hello").json()["handler"] == "hello"
+        assert httpx.get(two + "/hello").status_code == 404
+        assert httpx.get(two + "/stats").json() == {"ok": True}
+        assert httpx.get(one + "/stats").status_code == 404
+        assert httpx.get(one + "/healthz").status_code in (200, 401)  # control plane: first
+        assert httpx.get(two + "/api/v1/executions").status_code == 404
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err.decode()
+    assert "Traceback" not in err.decode()

@@ -191,3 +191,53 @@ def test_wiring_problems_name_the_key_in_validate_and_build(build: Build,
     assert keys == set(BROKEN_KEYS) - {"workflows.scheduler.jobs[0].job",
                                        "workflows.http.routes[3].middlewares[0]"} \
         | {"workflows.http.routes[3].middlewares"}
+
+
+SERVERS = """
+modules:
+  - {name: public, type: http.server, config: {address: "127.0.0.1:8101"}}
+  - {name: admin, type: http.server, config: {address: "127.0.0.1:8102"}}
+  - {name: api, type: http.router, dependsOn: [public]}
+  - {name: ops, type: http.router}
+  - {name: hello, type: http.handler}
+  - {name: stats, type: http.handler}
+workflows:
+  http:
+    routes:
+      - {method: GET, path: /hello, handler: hello}
+  http-admin:
+    server: admin
+    router: ops
+    routes:
+      - {method: GET, path: /stats, handler: stats}
+pipelines:
+  ping:
+    trigger: {type: http, config: {path: /ping, method: GET, router: ops}}
+    steps:
+      - {name: pong, type: step.json_response, config: {status: 200, body: {pong: true}}}
+"""
+
+
+async def test_each_http_server_serves_the_routes_of_its_routers(build: Build) -> None:
+    runtime = build(SERVERS)
+    public, admin = runtime.for_server("public"), runtime.for_server("admin")
+    assert (public.address, admin.address) == (("127.0.0.1", 8101), ("127.0.0.1", 8102))
+    assert public.routes() == ["GET /hello"]
+    assert sorted(admin.routes()) == ["GET /ping", "GET /stats"]
+    await runtime.start()
+    assert (await public.handle(request("GET", "/hello"))).status == 200
+    assert (await public.handle(request("GET", "/stats"))).status == 404
+    assert (await admin.handle(request("GET", "/stats"))).status == 200
+    assert (await admin.handle(request("GET", "/ping"))).status == 200
+    assert (await admin.handle(request("GET", "/hello"))).status == 404
+    # the runtime itself (treadle test, handle()) serves every route
+    assert (await runtime.handle(request("GET", "/stats"))).status == 200
+    with pytest.raises(KeyError, match="servers: public, admin"):
+        runtime.for_server("nope")
+
+
+def test_two_servers_on_one_port_are_an_error(tmp_path: Path) -> None:
+    (tmp_path / "app.yaml").write_text(SERVERS.replace("8102", "8101"))
+    report = check_config(load_config(tmp_path / "app.yaml"))
+    assert [(e.key, e.message) for e in report.errors] == [
+        ("modules[1].config.address", "http.server 'admin' uses port 8101, as 'public' does")]
