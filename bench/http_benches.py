@@ -5,7 +5,8 @@ Two servers, each on a fresh store (a new SQLite file for `sqlite`):
 - `http_start`: the control plane (`treadle serve --import <flows.py> --api-key …`), load
   `POST /api/v1/executions` of a one-step workflow (the execution then runs in the server);
 - `http_pipeline`: a YAML application (`treadle serve APP.yaml`) whose route runs a 5-step
-  pipeline (request_parse → validate → set → transform → json_response) and answers with its
+  pipeline (request_parse → validate → set → jq → json_response, the pipeline of issue 3's
+  target) and answers with its
   response, so every request is a whole journaled execution.
 
 Each is measured twice after a warm-up:
@@ -124,13 +125,10 @@ pipelines:
             status: accepted
             order_id: "{{ .body.id }}"
       - name: shape
-        type: step.transform
+        type: step.jq
         config:
-          operations:
-            - type: extract
-              config: {path: body}
-            - type: filter
-              config: {fields: [id, sku]}
+          input_from: steps.parse-request.body
+          expression: "{id, sku, lines: (.qty // 1)}"
       - name: respond
         type: step.json_response
         config:

@@ -34,11 +34,13 @@ class StepFunction(Generic[P, R]):
         timeout: float | None,
         compensate: StepFunction[..., Any] | Callable[..., Any] | None,
         step_type: str | None = None,
+        pure: bool = False,
     ) -> None:
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.name = name
         self.step_type = step_type
+        self.pure = pure and compensate is None
         self.policy = policy
         self.timeout = timeout
         self.is_async = inspect.iscoroutinefunction(fn)
@@ -77,6 +79,7 @@ def step(
     retry_on: type[BaseException] | Sequence[type[BaseException]] = (Exception,),
     timeout: float | None = None,
     compensate: Callable[..., Any] | None = None,
+    pure: bool = False,
 ) -> Callable[[Callable[P, R]], StepFunction[P, R]]: ...
 def step(
     fn: Callable[P, R] | None = None,
@@ -91,6 +94,7 @@ def step(
     retry_on: type[BaseException] | Sequence[type[BaseException]] = (Exception,),
     timeout: float | None = None,
     compensate: Callable[..., Any] | None = None,
+    pure: bool = False,
 ) -> StepFunction[P, R] | Callable[[Callable[P, R]], StepFunction[P, R]]:
     """Declare a step: a unit of work whose result is journaled once it completes.
 
@@ -98,6 +102,13 @@ def step(
     `initial_delay` up to `max_delay` seconds, with jitter; only errors in `retry_on` are
     retried. `timeout` bounds one attempt. `compensate` is the step that undoes this one in a
     saga: it is called with this step's output followed by this step's arguments.
+
+    `pure=True` declares a step without side effects (it computes its output from its
+    arguments; logging is fine): its completion is not committed on its own but with the
+    execution's next journal write (the next other step's completion, a wait, the end), so a
+    chain of pure steps costs no commit each. A crash before that write runs it again. A
+    step that is not pure never starts before the pure steps' results it may use are durable,
+    so it sees the same inputs when it runs again. Ignored when `compensate` is set.
 
     >>> @step(retries=2)
     ... def double(x: int) -> int:
@@ -118,7 +129,7 @@ def step(
 
     def decorate(f: Callable[P, R]) -> StepFunction[P, R]:
         return StepFunction(f, name=name or _qualname(f), policy=policy, timeout=timeout,
-                            compensate=compensate)
+                            compensate=compensate, pure=pure)
 
     return decorate(fn) if fn is not None else decorate
 

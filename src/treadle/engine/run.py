@@ -6,7 +6,9 @@ call instead of running it again; a call whose kind or name differs from the rec
 `NonDeterminismError`.
 
 Events are emitted into a buffer with their seq and flushed to the store in one transaction at
-each step completion, each wait and the end, so a durable step costs one commit.
+each step completion, each wait and the end, so a durable step costs one commit. A pure step
+(`@step(pure=True)`, the YAML data steps) commits nothing of its own: its events ride with the
+next flush, which a step that is not pure makes before it starts.
 """
 
 from __future__ import annotations
@@ -112,7 +114,9 @@ class Run:
         self.shutdown = False
         self.timed_out = False
         self.fatal: BaseException | None = None
-        self.values_pending = False  # recorded values must be durable before a step uses them
+        # recorded values, notes and pure steps' events must be durable before a step with
+        # effects runs
+        self.values_pending = False
         self._pos = 0
         self.ctx: Context = Context(self)
         self.log = logging.LoggerAdapter(
@@ -231,8 +235,8 @@ class Run:
                 return decided[1]
             else:
                 args, kwargs = decided[1]
-        if self.values_pending:
-            await self.flush()
+        if self.values_pending and not (sf.pure and compensates is None):
+            await self.flush()  # what a step with effects may use is durable before it runs
         if self.mocks and name in self.mocks:
             mock = self.mocks[name]
             await self._pause(float(mock.get("delay_ms") or 0) / 1000)
@@ -291,7 +295,12 @@ class Run:
                 "status": "completed",
             })
             self._after_step(pos, sf, output, args, kwargs, compensates)
-            await self.flush()
+            if sf.pure and compensates is None:
+                # No effects to protect: these events ride with the next write, which a step
+                # with effects makes before it starts (`values_pending`).
+                self.values_pending = True
+            else:
+                await self.flush()
             return output
 
     async def _pause(self, seconds: float) -> None:

@@ -249,7 +249,8 @@ class Builder:
         return StepPlan(
             name=cfg.name, type=cfg.type, spec=spec, config=cfg.config,
             templated=has_template(rendered),
-            sf=task_function(cfg.name, cfg.type, policy=policy, timeout=timeout),
+            sf=task_function(cfg.name, cfg.type, policy=policy, timeout=timeout,
+                             pure=spec.pure and compensate is None),  # undone: has effects
             if_=cfg.if_, skip_if=cfg.skip_if, on_error=on_error,
             error_status=cfg.error_status, compensate=compensate, path=path,
         )

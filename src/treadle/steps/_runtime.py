@@ -53,10 +53,11 @@ def task_function(
     *,
     policy: RetryPolicy = NO_RETRY,
     timeout: float | None = None,
+    pure: bool = False,
 ) -> StepFunction[..., Any]:
     """The StepFunction that runs one configured step: `await sf(StepInput(...))`."""
     return StepFunction(_body, name=name, policy=policy, timeout=timeout, compensate=None,
-                        step_type=step_type)  # fmt: skip
+                        step_type=step_type, pure=pure)  # fmt: skip
 
 
 async def bounded_gather(

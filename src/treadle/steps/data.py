@@ -24,6 +24,7 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING
 
 @register(
     "step.set",
+    pure=True,
     doc="""
 Sets values in the pipeline context. Every value is rendered as a template; a value that is
 exactly one `{{ }}` action keeps its native type. The values are the step's output, so they are
@@ -58,6 +59,7 @@ async def set_values(config: dict[str, Any], ctx: PipelineContext) -> dict[str, 
 
 @register(
     "step.log",
+    pure=True,
     doc="Logs a rendered message at a level, on the `treadle.pipeline` logger.",
     schema={
         "type": "object",
@@ -129,6 +131,7 @@ def _validate_source(config: dict[str, Any], ctx: PipelineContext) -> Any:
 
 @register(
     "step.validate",
+    pure=True,
     doc="""
 Validates the pipeline context (or the value at `source`) and fails the step when it does not
 pass. Strategy `required_fields` checks that each listed key exists; strategy `json_schema`
@@ -267,6 +270,7 @@ def _check_transform(config: dict[str, Any], checker: Checker) -> None:
 
 @register(
     "step.transform",
+    pure=True,
     doc="""
 Transforms the pipeline context with a sequence of operations (`extract` a dotted path, `map`
 renames keys, `filter` keeps keys, `convert` between JSON and text), or with a named pipeline of
@@ -347,6 +351,7 @@ def _route(output: dict[str, Any]) -> str | None:
 
 @register(
     "step.conditional",
+    pure=True,
     doc="""
 Jumps to another step of the pipeline by the value of a field. `field` is a dotted path
 (`steps.check.found`, hyphenated names work) or a template; its text is looked up in `routes`
@@ -415,6 +420,7 @@ def _check_jq(config: dict[str, Any], checker: Checker) -> None:
 
 @register(
     "step.jq",
+    pure=True,
     doc="""
 Applies a jq expression (the `jq` package; programs are compiled once and cached) to the
 pipeline context, or to the value at the dotted path `input_from`. The result is at `result`

@@ -73,6 +73,7 @@ def _match_pattern(pattern: str, path: str) -> dict[str, str]:
 
 @register(
     "step.request_parse",
+    pure=True,
     doc="""
 Extracts path parameters, query parameters, headers and the body of the HTTP request that
 triggered the pipeline. Path parameters come from the route pattern (`/orders/{id}`); the body
@@ -157,6 +158,7 @@ def _parse_body(req: Mapping[str, Any], ctx: PipelineContext) -> Any:
 
 @register(
     "step.json_response",
+    pure=True,
     doc="""
 Ends the pipeline with an HTTP JSON response: `status`, `headers` and a body from `body`
 (templates rendered) or from the dotted path `body_from`. The output carries `status` and

@@ -87,6 +87,9 @@ class StepType:
     check: Check | None = None
     example: str = ""
     """A YAML example for the reference."""
+    pure: bool = False
+    """No side effects (its output comes from its config and the pipeline data): its journal
+    events ride with the execution's next write instead of a commit of their own."""
 
 
 class StepRegistry:
@@ -112,12 +115,14 @@ class StepRegistry:
         stops: Callable[[dict[str, Any]], bool] | None = None,
         check: Check | None = None,
         example: str = "",
+        pure: bool = False,
     ) -> Callable[[StepImpl], StepImpl]:
         """Decorator: register `impl` as the implementation of step type `type`."""
 
         def decorate(impl: StepImpl) -> StepImpl:
             self.add(StepType(type, schema, doc.strip(), impl, kind, frozenset(raw_keys),
-                              dict(outputs or {}), route, stops, check, example.strip()))
+                              dict(outputs or {}), route, stops, check, example.strip(),
+                              pure and kind == "task"))
             return impl
 
         return decorate
