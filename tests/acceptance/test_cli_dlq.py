@@ -236,12 +236,12 @@ def test_local_breakpoint_errors(local: Cli) -> None:
 class Served:
     """`treadle serve --import opsflows --api-key KEY` on the store of `cli`."""
 
-    def __init__(self, cli: Cli) -> None:
+    def __init__(self, cli: Cli, *options: str) -> None:
         self.cli = cli
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.proc = cli.spawn("serve", "--port", str(port), "--import", "opsflows",
-                              "--api-key", KEY)
+                              "--api-key", KEY, *options)
         self.api = httpx.Client(base_url=self.url, timeout=10.0,
                                 headers={"Authorization": f"Bearer {KEY}"})
         poll(self._healthy, "the server to answer /healthz")
@@ -379,3 +379,39 @@ def test_remote_breakpoints(served: Served) -> None:
     missing = served.remote("breakpoints", "inspect", "nope")
     assert missing.returncode == 1
     assert missing.stderr == "error: no execution 'nope' [404 execution_not_found]\n"
+
+
+def test_a_paused_execution_survives_a_killed_server(local: Cli) -> None:
+    """A server holding an execution paused at a breakpoint is SIGKILLed; a new `treadle
+    serve` process on the same store shows it paused, takes the operator's decision over HTTP
+    and finishes it (the steps before the breakpoint are not run again)."""
+    # restarted within the lease: the new server takes the execution over once it expires
+    first = Served(local, "--lease", "4")
+    try:
+        bp = first.api.post("/api/v1/pipelines/checkout/breakpoints", json={"step": "charge"})
+        assert bp.status_code == 201, bp.text
+        execution = first.start("checkout", {"qty": 2})
+        first.paused(execution)
+    finally:
+        first.proc.kill()  # SIGKILL: no shutdown, the lease is left to expire
+        first.proc.communicate(timeout=30)
+        first.api.close()
+    second = Served(local, "--lease", "4")
+    try:
+        second.paused(execution)
+        hit = second.api.get(f"/api/v1/executions/{execution}/breakpoint").json()
+        assert (hit["step"], hit["input"], hit["steps"]) == ("charge", [50],
+                                                             {"price": {"total": 50}})
+        decided = second.api.post(f"/api/v1/executions/{execution}/breakpoint/resume",
+                                  json={"input": [40]})
+        assert decided.status_code == 202, decided.text
+        assert second.reaches(execution, "completed")["output"] == {"charged": 40}
+        events = second.api.get(f"/api/v1/executions/{execution}/events",
+                                params={"limit": 1000}).json()["items"]
+        kinds = [(e["type"], e["data"].get("step_name")) for e in events]
+        assert kinds.count(("step.started", "price")) == 1  # recorded, not run again
+        assert [k for k, _ in kinds].count("breakpoint.hit") == 1
+        audit = second.api.get("/api/v1/audit", params={"action": "breakpoint.resume"}).json()
+        assert [e["target"] for e in audit["items"]] == [f"execution:{execution}"]
+    finally:
+        second.stop()

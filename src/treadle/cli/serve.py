@@ -34,6 +34,10 @@ def serve(
         "--jwt-secret", envvar="TREADLE_JWT_SECRET", metavar="SECRET", show_default=False,
         help="Sign login tokens with this secret (32 bytes at least; every server of a "
         "cluster needs the same). Without it, tokens are valid for this process only.")] = None,
+    lease: Annotated[float, typer.Option(
+        "--lease", envvar="TREADLE_LEASE", min=0.5,
+        help="Lease seconds: executions of a server or worker that died (this server's "
+        "previous life too) resume here this long after it stopped renewing.")] = 30.0,
 ) -> None:
     """Serve the control plane (/api/v1, /metrics, /healthz, /openapi.json) and, given a
     config, its HTTP routes and triggers, with executions running in this process.
@@ -59,4 +63,5 @@ def serve(
     from treadle.server import serve as serve_control_plane
 
     serve_control_plane(store, host or "127.0.0.1", port or 8080, registry=registry,
-                        api_keys=api_key or None, jwt_secret=jwt_secret or None)
+                        api_keys=api_key or None, jwt_secret=jwt_secret or None,
+                        lease_seconds=lease)

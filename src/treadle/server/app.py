@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -81,6 +82,24 @@ class ControlPlane(FastAPI):
         return self.openapi_schema
 
 
+async def _recover(engine: Engine) -> None:
+    resumed = await engine.recover()
+    if resumed:
+        logger.info("resumed %d executions", len(resumed))
+
+
+async def _reclaim(engine: Engine, every: float) -> None:
+    """Every `every` seconds, resume the executions whose holder stopped renewing its lease
+    (a process killed while it held them, e.g. this server's previous life restarted within
+    the lease), and those nobody has claimed."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await _recover(engine)
+        except Exception as exc:  # a store hiccup: try again next time
+            logger.warning("cannot look for executions to resume: %s", exc)
+
+
 def create_app(
     engine: Engine,
     *,
@@ -98,7 +117,9 @@ def create_app(
 
     `api_keys` (a list, or a mapping of key name → key) turns authentication on; `auth`
     plugs in another authenticator. At startup the app opens the engine (and with `recover`
-    resumes executions left by dead processes); at shutdown, with `close_engine`, it stops the
+    resumes executions left by dead processes, then looks for more every lease period or
+    `Settings.reclaim_seconds`: a process killed while it held executions leaves them to
+    this server once its leases expire); at shutdown, with `close_engine`, it stops the
     executions running here (they stay resumable) and closes the store. Executions run in
     the server's event loop. Metrics go to `metrics_registry` (a fresh one by default, so two
     apps in one process do not mix their numbers).
@@ -122,9 +143,10 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await engine.open()
         if recover:
-            resumed = await engine.recover()
-            if resumed:
-                logger.info("resumed %d executions", len(resumed))
+            await _recover(engine)
+            every = settings.reclaim_seconds or engine.lease_seconds
+            state.keep(asyncio.get_running_loop().create_task(
+                _reclaim(engine, every), name="treadle:reclaim"))
         try:
             yield
         finally:

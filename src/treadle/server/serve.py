@@ -55,13 +55,15 @@ def serve(
     log_level: str = "info",
     access_log: bool | None = None,
     graceful_shutdown_seconds: int = 5,
+    lease_seconds: float = 30.0,
     **app_options: Any,
 ) -> None:
     """Serve the control plane on `host:port` until interrupted (blocking).
 
     Opens an `Engine` on `store_url` with `registry` (default: the process-wide one, which
     holds every `@workflow` imported so far), resumes executions left by dead processes
-    (`recover`), and runs executions in the server's own event loop. Other keyword arguments
+    (`recover`, then every `lease_seconds`: executions of a process that died resume here once
+    its leases expire), and runs executions in the server's own event loop. Other keyword arguments
     go to `create_app`. Ctrl-C (SIGINT) or SIGTERM shut down gracefully: open requests get
     `graceful_shutdown_seconds`, then executions running here stop where they are (they stay
     resumable) and the store is closed. `access_log` logs every request (default: off, or
@@ -71,7 +73,7 @@ def serve(
 
     from treadle.server.app import create_app
 
-    engine = Engine(store_url, registry=registry)
+    engine = Engine(store_url, registry=registry, lease_seconds=lease_seconds)
     app = create_app(engine, api_keys=api_keys, recover=recover, **app_options)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
                             timeout_graceful_shutdown=graceful_shutdown_seconds,

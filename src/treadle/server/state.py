@@ -38,6 +38,8 @@ class Settings:
     password_parallelism: int = 4
     audit_retention_seconds: float | None = None  # audit entries expire after (None: kept)
     audit_scan_limit: int = 10_000  # entries one filtered GET /audit reads at most
+    reclaim_seconds: float | None = None  # with `recover`: look for executions of dead
+    # processes this often (None: every lease period of the engine)
 
 
 @dataclass(slots=True)
