@@ -18,8 +18,6 @@ from treadle.modules.web import HTTPRequest, HTTPResponse
 GO = Path(__file__).parent / "fixtures" / "go_examples"
 BROKEN = {"test-route-pipeline.yaml"}
 """Examples the Go engine cannot load either (see test_an_invalid_go_example...)."""
-UNSUPPORTED = {"state-machine-workflow.yaml": "api.handler"}
-"""Examples using a Go module type Treadle does not implement yet."""
 
 
 def request(method: str, path: str, body: object = None) -> HTTPRequest:
@@ -49,8 +47,6 @@ def test_the_fixtures_are_there() -> None:
 
 @pytest.mark.parametrize("name", sorted(p.name for p in GO.glob("*.yaml") if p.name not in BROKEN))
 def test_go_examples_validate_and_build(name: str) -> None:
-    if name in UNSUPPORTED:
-        pytest.xfail(f"{UNSUPPORTED[name]} is not implemented")
     report = validate_report(GO / name)
     assert report.errors == [], [str(e) for e in report.errors]
     build_app(GO / name, treadle.Engine("memory://", registry=treadle.Registry()))
@@ -132,3 +128,33 @@ async def test_order_processing_serves_its_handler_and_health(runtime: AppRuntim
     assert payload(created) == {"handler": "order-api", "status": "success",
                                 "message": "Default handler response"}
     assert (await runtime.handle(request("GET", "/healthz"))).status == 200
+
+
+@pytest.mark.parametrize("runtime", ["state-machine-workflow.yaml"], indirect=True)
+async def test_state_machine_orders_through_the_rest_handler(runtime: AppRuntime) -> None:
+    await runtime.start()
+    created = await runtime.handle(request("POST", "/api/orders", {"id": "o1", "total": 30}))
+    assert created.status == 201
+    assert payload(created) == {"id": "o1", "data": {"id": "o1", "total": 30}, "state": "new",
+                                "lastUpdate": payload(created)["lastUpdate"]}  # type: ignore[index]
+    moved = await runtime.handle(request("PUT", "/api/orders/o1/transition",
+                                         {"transition": "submit_order", "data": {"by": "ann"}}))
+    body = payload(moved)
+    assert isinstance(body, dict)
+    assert moved.status == 200 and body["success"] is True
+    assert (body["instanceId"], body["state"]) == ("order-o1", "validating")
+    engine = runtime.modules["order-processor"].engine
+    instance = await engine.get("order-o1")
+    assert (instance.workflow_type, instance.current_state) == ("order-workflow", "validating")
+    assert instance.data["by"] == "ann"
+    # the hook handler of submit_order got the transition as a message
+    hook = runtime.modules["order-validation-handler"]
+    assert json.loads(hook.received[0])["transition"] == "submit_order"
+    refused = await runtime.handle(request("PUT", "/api/orders/o1/transition",
+                                           {"transition": "deliver"}))
+    assert refused.status == 400 and payload(refused)["success"] is False  # type: ignore[index]
+    got = payload(await runtime.handle(request("GET", "/api/orders/o1")))
+    assert isinstance(got, dict) and got["state"] == "validating"
+    listed = payload(await runtime.handle(request("GET", "/api/orders")))
+    assert [r["id"] for r in listed] == ["o1"]  # type: ignore[union-attr,index]
+    assert (await runtime.handle(request("GET", "/api/orders/nope"))).status == 404

@@ -241,3 +241,59 @@ def test_two_servers_on_one_port_are_an_error(tmp_path: Path) -> None:
     report = check_config(load_config(tmp_path / "app.yaml"))
     assert [(e.key, e.message) for e in report.errors] == [
         ("modules[1].config.address", "http.server 'admin' uses port 8101, as 'public' does")]
+
+
+REST = """
+modules:
+  - {name: message-broker, type: messaging.broker}
+  - {name: seen, type: messaging.handler}
+  - name: items
+    type: api.handler
+    config: {resourceName: items, seedFile: seed.json}
+workflows:
+  http:
+    routes:
+      - {method: GET, path: /api/items, handler: items}
+      - {method: POST, path: /api/items, handler: items}
+      - {method: GET, path: "/api/items/{id}", handler: items}
+      - {method: PUT, path: "/api/items/{id}", handler: items}
+      - {method: DELETE, path: "/api/items/{id}", handler: items}
+      - {method: PATCH, path: "/api/items/{id}", handler: items}
+      - {method: PUT, path: "/api/items/{id}/transition", handler: items}
+  messaging:
+    subscriptions:
+      - {topic: items-events, handler: seen}
+"""
+
+
+async def test_api_handler_is_an_in_memory_rest_resource(build: Build, tmp_path: Path) -> None:
+    (tmp_path / "seed.json").write_text('[{"id": "s1", "data": {"n": 0}, "state": "ready"}, '
+                                        '{"data": {"no": "id"}}]')
+    runtime = build(REST)
+    await runtime.start()
+
+    async def call(method: str, path: str, body: object = None) -> tuple[int, object]:
+        response = await runtime.handle(request(method, path, body))
+        return response.status, json.loads(response.body) if response.body else None
+
+    status, listed = await call("GET", "/api/items")
+    assert status == 200 and [r["id"] for r in listed] == ["s1"]  # type: ignore[union-attr,index]
+    status, created = await call("POST", "/api/items", {"n": 1})
+    assert status == 201 and isinstance(created, dict)
+    assert (created["id"], created["data"], created["state"]) == ("2", {"n": 1}, "new")
+    status, named = await call("POST", "/api/items", {"id": "x", "state": "draft"})
+    assert status == 201 and named["state"] == "draft"  # type: ignore[index]
+    status, replaced = await call("PUT", "/api/items/x", {"n": 5})
+    assert (status, replaced) == (200, {"id": "x", "data": {"n": 5}})  # Go drops the state
+    assert (await call("PUT", "/api/items/zz", {}))[0] == 404
+    assert (await call("POST", "/api/items", None))[0] == 400  # no JSON object
+    assert await call("DELETE", "/api/items/x") == (204, None)
+    assert (await call("GET", "/api/items/x"))[0] == 404
+    assert await call("PATCH", "/api/items/2", {}) == \
+        (405, {"error": "Method not allowed or invalid path"})
+    await runtime.modules["message-broker"].drain()
+    events = [json.loads(m)["eventType"] for m in runtime.modules["seen"].received]
+    assert events == ["items.created", "items.created", "items.updated", "items.deleted"]
+    # transitions need a state machine engine
+    assert await call("PUT", "/api/items/2/transition", {"transition": "go"}) == \
+        (500, {"error": "Workflow engine not found"})
