@@ -68,8 +68,25 @@ def _plans(application: Application) -> Iterable[StepPlan]:
                 yield plan.compensate
 
 
+def _substeps(config: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    """`(name, type)` of the sub-steps in a step's config (foreach, parallel, retry), nested."""
+    single = config.get("step")
+    items = [single] if isinstance(single, Mapping) else []
+    many = config.get("steps")
+    items += [s for s in many if isinstance(s, Mapping)] if isinstance(many, list) else []
+    for item in items:
+        if isinstance(item.get("type"), str):
+            yield str(item.get("name") or ""), item["type"]
+            inner = item.get("config")
+            yield from _substeps(inner if isinstance(inner, Mapping) else {})
+
+
 def apply_mocks(application: Application, mocks: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """Replace the mocked steps of every pipeline; returns the mock keys that matched none."""
+    """Replace the mocked steps of every pipeline, sub-steps of step.foreach / step.parallel
+    / step.retry_with_backoff included (when the application has its own step registry);
+    returns the mock keys that matched none."""
+    from treadle.steps import StepType, default_registry
+
     used: set[str] = set()
     for plan in _plans(application):
         key = plan.name if plan.name in mocks else plan.type if plan.type in mocks else None
@@ -78,6 +95,16 @@ def apply_mocks(application: Application, mocks: Mapping[str, Mapping[str, Any]]
         used.add(key)
         plan.spec = replace(plan.spec, kind="task", impl=_constant(mocks[key]))
         plan.templated = False
+    types = application.step_types
+    if types is not default_registry:
+        for pipeline in application.config.pipelines.values():
+            for step in (*pipeline.steps, *pipeline.compensation):
+                for name, kind in _substeps(step.config):
+                    key = name if name in mocks else kind if kind in mocks else None
+                    if key is not None:
+                        used.add(key)
+                        types.substitutes[key] = StepType(f"mock of {key}", {}, "",
+                                                          _constant(mocks[key]))
     return [key for key in mocks if key not in used]
 
 

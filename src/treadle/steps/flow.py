@@ -73,9 +73,12 @@ class _Sub:
 
 def _subs(pc: PipelineContext, raws: list[Any], default_names: list[str]) -> list[_Sub]:
     types = _types(pc)
-    return [_Sub(str(raw.get("name") or default), types.get(str(raw["type"])),
-                 dict(raw.get("config") or {}))
-            for raw, default in zip(raws, default_names, strict=True)]  # fmt: skip
+    out = []
+    for raw, default in zip(raws, default_names, strict=True):
+        name = str(raw.get("name") or default)
+        out.append(_Sub(name, types.substep(name, str(raw["type"])),
+                        dict(raw.get("config") or {})))
+    return out
 
 
 def _render(sub: _Sub, pc: PipelineContext) -> dict[str, Any]:

@@ -101,6 +101,9 @@ class StepRegistry:
         self._types: dict[str, StepType] = {}
         self._parent = parent
         self._builtins_loaded = not load_builtins
+        self.substitutes: dict[str, StepType] = {}
+        """Stand-ins for sub-steps (inside step.foreach, step.parallel,
+        step.retry_with_backoff) by step name or step type: `treadle test` mocks."""
 
     def register(
         self,
@@ -151,6 +154,15 @@ class StepRegistry:
             known = ", ".join(self.types())
             raise ConfigError(f"unknown step type {type!r}; known step types: {known}")
         return spec
+
+    def substep(self, name: str, type: str) -> StepType:
+        """What runs a sub-step called `name` of type `type`: its substitute by name, else by
+        type, else the type itself."""
+        if self.substitutes:
+            found = self.substitutes.get(name) or self.substitutes.get(type)
+            if found is not None:
+                return found
+        return self.get(type)
 
     def find(self, type: str) -> StepType | None:
         self._load()

@@ -298,3 +298,68 @@ def test_unrouted_requests_and_wrong_methods(tmp_path: Path, http_mode: str) -> 
     """)
     report = run_test_file(path)
     assert report.ok, render_report(report)
+
+
+def test_mocks_reach_the_sub_steps_of_foreach_and_parallel(tmp_path: Path) -> None:
+    path = _write(tmp_path, "nested_test.yaml", """\
+        yaml: |
+          pipelines:
+            enrich:
+              steps:
+                - name: each
+                  type: step.foreach
+                  config:
+                    collection: ids
+                    step:
+                      name: lookup
+                      type: step.http_call
+                      config: {url: "http://127.0.0.1:9/users/{{ .item }}"}
+                - name: both
+                  type: step.parallel
+                  config:
+                    steps:
+                      - {name: left, type: step.db_query, config: {database: db, query: "SELECT 1"}}
+                      - {name: right, type: step.set, config: {values: {side: right}}}
+        mocks:
+          steps:
+            lookup: {status_code: 200, body: {name: mocked}}
+            step.db_query: {rows: [{one: 1}], count: 1}
+        tests:
+          nested:
+            trigger: {type: pipeline, name: enrich, data: {ids: [a, b]}}
+            assertions:
+              - step: each
+                output:
+                  count: 2
+                  results:
+                    - {status_code: 200, body: {name: mocked}}
+                    - {status_code: 200, body: {name: mocked}}
+              - step: both
+                output:
+                  results: {left: {rows: [{one: 1}], count: 1}, right: {side: right}}
+              - executed_steps: [each, both]
+        """)
+    report = run_test_file(path)
+    case = report.case("nested")
+    assert case.passed, [str(f) for f in case.failures]
+    assert case.notes == []  # both mock keys were used
+
+
+def test_a_mock_matching_no_step_or_sub_step_is_noted(tmp_path: Path) -> None:
+    path = _write(tmp_path, "unused_test.yaml", """\
+        yaml: |
+          pipelines:
+            p:
+              steps:
+                - {name: s, type: step.set, config: {values: {a: 1}}}
+        mocks:
+          steps:
+            nowhere: {x: 1}
+        tests:
+          t:
+            trigger: {type: pipeline, name: p}
+            assertions:
+              - output: {a: 1}
+        """)
+    case = run_test_file(path).case("t")
+    assert case.passed and case.notes == ["mock 'nowhere' matches no step type or step name"]
