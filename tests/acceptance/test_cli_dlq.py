@@ -230,6 +230,52 @@ def test_local_breakpoint_errors(local: Cli) -> None:
     assert "note: no workflow 'checkout' is loaded or known to this store" in guessed.stderr
 
 
+def _audit_log(store_url: str) -> list[dict[str, Any]]:
+    """The store's audit entries, newest first (as `GET /api/v1/audit` reads them)."""
+    import asyncio
+
+    from treadle.stores import RecordQuery, open_store
+
+    async def read() -> list[dict[str, Any]]:
+        store = open_store(store_url)
+        await store.open()
+        try:
+            page = await store.list_records(RecordQuery("audit", limit=1000))
+            return [dict(r.data) for r in page.items]
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+def test_local_decisions_are_audited(local: Cli) -> None:
+    """Decisions taken on the store leave the same audit entries as the server's routes, with
+    the operating-system user as the actor."""
+    bp = local.json("breakpoints", "set", "checkout", "charge", "--import", "opsflows")
+    proc = local.spawn("run", "opsflows:checkout", "--input", '{"qty": 1}', "--json",
+                       "--poll-interval", "0.1")
+    paused = local.wait_for(lambda e: e["status"] == "suspended", workflow="checkout")["id"]
+    local.json("breakpoints", "skip", paused, "--output", '{"charged": 0}')
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    local.ok("breakpoints", "remove", "checkout", bp["id"])
+    replayed = local.json("executions", "replay", paused, "--import", "opsflows")["id"]
+    letter = json.loads(failed(local, "run", "opsflows:webhook", "--input", '{"to": "x"}',
+                               "--json").stdout)["id"]
+    local.ok("dlq", "discard", "webhook", letter)
+
+    log = _audit_log(local.store)
+    assert [(e["action"], e["target"]) for e in log][::-1] == [
+        ("breakpoint.set", f"breakpoint:{bp['id']}"),
+        ("breakpoint.skip", f"execution:{paused}"),
+        ("breakpoint.remove", f"breakpoint:{bp['id']}"),
+        ("execution.replay", f"execution:{paused}"),
+        ("dlq.discard", f"execution:{letter}")]
+    assert log[1]["details"]["new_execution"] == replayed
+    assert {e["actor"]["kind"] for e in log} == {"cli"}
+    assert all("@" in e["actor"]["id"] for e in log)
+
+
 # -- on a server ---------------------------------------------------------------------------------
 
 

@@ -37,7 +37,7 @@ from treadle.cli.options import (
 )
 from treadle.cli.output import compact, console, print_json, print_table
 from treadle.cli.remote import Remote
-from treadle.cli.session import run_async
+from treadle.cli.session import audited, run_async
 from treadle.cli.times import iso
 from treadle.engine import Engine, Registry
 from treadle.engine.breakpoints import Breakpoint, check_condition, pipeline_workflow
@@ -170,6 +170,9 @@ def set_(
                                                   ttl=seconds, created_by=operator())
             except ValueError as exc:
                 raise CliError(str(exc)) from None
+            await audited(engine, "breakpoint.set", f"breakpoint:{bp.id}",
+                          {"workflow": bp.workflow, "step": bp.step,
+                           "condition": bp.condition, "ttl": ttl}, bp.tenant_id)
             return breakpoint_view(bp, pipeline), found
 
         view, known = run_async(store, work, registry=registry_for(import_all(imports or [])))
@@ -241,6 +244,8 @@ def remove(
             if bp is None or bp.workflow != workflow:
                 raise CliError(f"no breakpoint {breakpoint_id!r} on {pipeline}")
             await engine.breakpoints.remove(breakpoint_id)
+            await audited(engine, "breakpoint.remove", f"breakpoint:{breakpoint_id}",
+                          {"workflow": bp.workflow, "step": bp.step}, bp.tenant_id)
 
         run_async(store, work)
     if as_json:
@@ -327,6 +332,10 @@ def _decide(store: str, server: str | None, api_key: str | None, execution_id: s
             hit = await engine.breakpoints.decide(execution_id, decision, by=operator())
         except TreadleError as exc:  # ended, or not paused
             raise CliError(str(exc)) from None
+        await audited(engine, f"breakpoint.{action}", f"execution:{execution_id}",
+                      {"step": hit["step_name"], "position": hit["pos"],
+                       "breakpoint_id": hit.get("breakpoint_id"),
+                       "modified_input": "input" in decision}, row.tenant_id)
         return {"execution_id": execution_id, "action": action, "step": hit["step_name"],
                 "position": hit["pos"], "held": held}
 

@@ -43,7 +43,7 @@ from treadle.cli.output import (
     status_text,
 )
 from treadle.cli.remote import Remote
-from treadle.cli.session import run_async, setup_logging
+from treadle.cli.session import audited, run_async, setup_logging
 from treadle.cli.times import iso
 from treadle.engine import Engine, Handle
 from treadle.engine.dead_letters import Letter
@@ -245,6 +245,9 @@ def replay(
                 raise _not_loaded(letter.workflow) from exc
             except TreadleError as exc:  # not replayable
                 raise CliError(str(exc)) from None
+            await audited(engine, "dlq.replay", f"execution:{letter.id}",
+                          {"workflow": letter.workflow, "new_execution": handle.id},
+                          letter.tenant_id)
             ended = await _ended(engine, handle)
             return ({"id": handle.id, "execution_id": handle.id, "replay_of": letter.id,
                      "status": ended["status"]}, ended)
@@ -307,6 +310,8 @@ def replay_all(
                 raise _not_loaded(workflow) from exc
             except TreadleError as exc:  # not replayable
                 raise CliError(str(exc)) from None
+            await audited(engine, "dlq.replay_all", f"pipeline:{pipeline}",
+                          {"workflow": workflow, "count": len(handles)})
             views = await asyncio.gather(*(_ended(engine, h) for h in handles.values()))
             replayed = [{"id": h.id, "execution_id": h.id, "status": v["status"],
                          "replay_of": of} for (of, h), v in zip(handles.items(), views,
@@ -342,6 +347,8 @@ def discard(pipeline: PipelineArgument, letter_id: LetterId, store: StoreOption 
         async def work(engine: Engine) -> None:
             letter = await _letter(engine, pipeline, letter_id)
             await engine.dlq.discard(letter.workflow, letter.id)
+            await audited(engine, "dlq.discard", f"execution:{letter.id}",
+                          {"workflow": letter.workflow}, letter.tenant_id)
 
         run_async(store, work)
     if as_json:

@@ -41,7 +41,7 @@ from treadle.cli.output import (
     summaries_table,
 )
 from treadle.cli.remote import Remote
-from treadle.cli.session import run_async, setup_logging
+from treadle.cli.session import audited, run_async, setup_logging
 from treadle.cli.times import human_duration, iso, parse_duration, parse_instant
 from treadle.engine import Engine, Registry
 from treadle.errors import ExecutionNotFoundError, WorkflowNotFoundError, WorkflowVersionError
@@ -241,6 +241,8 @@ def _cancel_here(store: str, execution_id: str, reason: str,
         held = row.owner is not None and (row.lease_until or 0) > time.time()
         if not held:
             _require_loaded(registry, row.workflow, row.version)
+        await audited(engine, "execution.cancel", f"execution:{execution_id}",
+                      {"reason": reason}, row.tenant_id)
         done = await engine.cancel(execution_id, reason)
         return ("cancelled" if done else "requested"), await engine.get(execution_id)
 

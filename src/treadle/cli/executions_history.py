@@ -39,7 +39,7 @@ from treadle.cli.output import (
     status_text,
 )
 from treadle.cli.remote import Remote
-from treadle.cli.session import run_async, setup_logging
+from treadle.cli.session import audited, run_async, setup_logging
 from treadle.engine import Engine
 from treadle.errors import (
     ExecutionCancelledError,
@@ -200,6 +200,7 @@ def _replay_here(store: str, execution_id: str, mode: str,
 
     async def work(engine: Engine) -> tuple[dict[str, Any], dict[str, Any]]:
         original = await engine.get(execution_id)
+        row = await engine.store.get(execution_id)
         try:
             handle = await engine.replay(execution_id, mode, modifications=modifications,
                                          from_step=from_step)
@@ -208,6 +209,9 @@ def _replay_here(store: str, execution_id: str, mode: str,
                            "so this process can run the replay") from exc
         except ValueError as exc:
             raise CliError(f"cannot replay execution {execution_id}: {exc}") from None
+        await audited(engine, "execution.replay", f"execution:{execution_id}",
+                      {"mode": mode, "from_step": from_step, "new_execution": handle.id,
+                       "modified": bool(modifications)}, row.tenant_id if row else None)
         try:
             await handle.result()
         except (ExecutionFailedError, ExecutionCancelledError):

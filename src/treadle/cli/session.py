@@ -78,3 +78,13 @@ def setup_logging() -> None:
         handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.WARNING)
+
+
+async def audited(engine: Engine, action: str, target: str, details: dict[str, Any],
+                  tenant_id: str | None = None) -> None:
+    """Record a decision this command took on the store in the audit log, as the server does
+    for its routes (actor: the operating-system user, kind `cli`)."""
+    from treadle.engine.audit_log import cli_actor, write_entry
+
+    await write_entry(engine.store, action, target, details, actor=cli_actor(),
+                      tenant_id=tenant_id)

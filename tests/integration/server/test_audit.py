@@ -9,9 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from treadle.server.audit import REDACTED, redact
+from treadle.engine.audit_log import REDACTED, redact
 
-from .tenancykit import World, build_world, ok
+from .conftest import finished, start, wait_for
+from .tenancykit import OPERATIONS, World, build_world, ok
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +143,95 @@ def test_secret_looking_details_are_redacted() -> None:
         assert value == REDACTED
     assert cleaned["list"] == [{"secret": REDACTED}] and cleaned["nan"] is None
     assert isinstance(cleaned["obj"], str)
+
+
+# Operations that change something but are neither administration nor an operator's decision
+# on an execution: starting work and sending it data, and the login flow (failures of which
+# are audited by `test_failed_logins_of_known_users_are_recorded`).
+NOT_AUDITED = {"POST /api/v1/executions", "POST /api/v1/executions/{execution_id}/signals",
+               "POST /api/v1/pipelines/{pipeline}/mock", "POST /api/v1/auth/login",
+               "POST /api/v1/auth/refresh", "POST /api/v1/auth/logout"}
+
+
+def _paused(client: httpx.Client, execution_id: str) -> None:
+    def check() -> bool:
+        return bool(ok(client.get(f"/api/v1/executions/{execution_id}/breakpoint"))["paused"])
+
+    wait_for(check, 10, f"{execution_id} to pause")
+
+
+def test_every_change_is_audited(world: World) -> None:
+    """Each operation that changes something is done once for real; each leaves its entry,
+    and every such operation of `/openapi.json` is in this walk or in `NOT_AUDITED`."""
+    a = world.a
+    done: dict[str, tuple[str, str]] = {}  # operation → the (action, target) it must leave
+    with world.root() as root:
+        ok(root.post("/api/v1/tenants", json={"id": "short-lived"}), 201)
+        done["POST /api/v1/tenants"] = ("tenant.create", "tenant:short-lived")
+        assert root.delete("/api/v1/tenants/short-lived").status_code == 204
+        done["DELETE /api/v1/tenants/{tenant_id}"] = ("tenant.delete", "tenant:short-lived")
+    with world.as_user(a, "owner") as c:
+        project = ok(c.post("/api/v1/projects", json={"name": "walk"}), 201)["id"]
+        done["POST /api/v1/projects"] = ("project.create", f"project:{project}")
+        assert c.delete(f"/api/v1/projects/{project}").status_code == 204
+        done["DELETE /api/v1/projects/{project_id}"] = ("project.delete", f"project:{project}")
+        user = ok(c.post("/api/v1/users", json={"email": "walk@tenant-a.test",
+                                                "password": "long-enough-1"}), 201)["id"]
+        done["POST /api/v1/users"] = ("user.create", f"user:{user}")
+        ok(c.patch(f"/api/v1/users/{user}", json={"name": "Walker"}))
+        done["PATCH /api/v1/users/{user_id}"] = ("user.update", f"user:{user}")
+        assert c.delete(f"/api/v1/users/{user}").status_code == 204
+        done["DELETE /api/v1/users/{user_id}"] = ("user.delete", f"user:{user}")
+        key = ok(c.post("/api/v1/api-keys", json={"name": "walk"}), 201)["id"]
+        done["POST /api/v1/api-keys"] = ("api_key.create", f"api_key:{key}")
+        assert c.delete(f"/api/v1/api-keys/{key}").status_code == 204
+        done["DELETE /api/v1/api-keys/{key_id}"] = ("api_key.revoke", f"api_key:{key}")
+
+        bp = ok(c.post("/api/v1/pipelines/greet/breakpoints", json={"step": "hello"}), 201)["id"]
+        done["POST /api/v1/pipelines/{pipeline}/breakpoints"] = ("breakpoint.set",
+                                                                 f"breakpoint:{bp}")
+        paused = {action: start(c, "greet", action) for action in
+                  ("resume", "skip", "abort", "cancel")}
+        for action, execution in paused.items():
+            _paused(c, execution)
+            if action == "cancel":
+                assert c.post(f"/api/v1/executions/{execution}/cancel").status_code in (
+                    200, 202)
+                done["POST /api/v1/executions/{execution_id}/cancel"] = (
+                    "execution.cancel", f"execution:{execution}")
+            else:
+                ok(c.post(f"/api/v1/executions/{execution}/breakpoint/{action}"), 202)
+                done[f"POST /api/v1/executions/{{execution_id}}/breakpoint/{action}"] = (
+                    f"breakpoint.{action}", f"execution:{execution}")
+        assert c.delete(f"/api/v1/pipelines/greet/breakpoints/{bp}").status_code == 204
+        done["DELETE /api/v1/pipelines/{pipeline}/breakpoints/{breakpoint_id}"] = (
+            "breakpoint.remove", f"breakpoint:{bp}")
+        finished(c, paused["resume"])
+
+        ok(c.post(f"/api/v1/executions/{paused['resume']}/replay", json={"mode": "exact"}), 201)
+        done["POST /api/v1/executions/{execution_id}/replay"] = (
+            "execution.replay", f"execution:{paused['resume']}")
+        ok(c.post(f"/api/v1/executions/{a.failed_execution}/retry"), 201)
+        done["POST /api/v1/executions/{execution_id}/retry"] = (
+            "execution.retry", f"execution:{a.failed_execution}")
+
+        letters = [start(c, "doomed", {"n": n}) for n in range(2)]
+        for letter in letters:
+            finished(c, letter)
+        ok(c.post(f"/api/v1/dlq/pipelines/doomed/{letters[0]}/replay"), 201)
+        done["POST /api/v1/dlq/pipelines/{pipeline}/{message_id}/replay"] = (
+            "dlq.replay", f"execution:{letters[0]}")
+        assert c.delete(f"/api/v1/dlq/pipelines/doomed/{letters[1]}").status_code == 204
+        done["DELETE /api/v1/dlq/pipelines/{pipeline}/{message_id}"] = (
+            "dlq.discard", f"execution:{letters[1]}")
+        ok(c.post("/api/v1/dlq/pipelines/doomed/replay-all"))
+        done["POST /api/v1/dlq/pipelines/{pipeline}/replay-all"] = ("dlq.replay_all",
+                                                                    "pipeline:doomed")
+        log = {(e["action"], e["target"]) for e in entries(c)}  # all in A's log: A's admins see
+    with world.root() as root:
+        log |= {(e["action"], e["target"]) for e in entries(root, tenant_id="short-lived")}
+
+    changing = {f"{m.upper()} {p}" for p, m, _ in OPERATIONS if m != "get"}
+    assert changing == set(done) | NOT_AUDITED
+    missing = {op: entry for op, entry in done.items() if entry not in log}
+    assert not missing, missing
