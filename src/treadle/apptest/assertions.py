@@ -10,6 +10,7 @@
 * `compensated: [names]` (Treadle) — exactly the steps the saga ran while compensating, in
   the order they ran (`[]`: no compensation ran).
 * `response:` — the HTTP status, a substring of the body, and (Treadle) header values.
+* `state:` — checked by the runner against the case's state stores (`treadle.apptest.state`).
 """
 
 from __future__ import annotations
@@ -127,9 +128,6 @@ def check(label: str, assertion: Assertion, result: TriggerResult) -> list[Failu
                 out.append(Failure(label, f"response.headers[{name!r}]",
                                    f"header {name}: want {want!r}, got {_go(got)!r}", want, got))
         return out
-    if assertion.state:
-        out.append(Failure(label, "state", "state: state-store assertions (wftest "
-                           "WithState) are not supported by treadle test"))  # fmt: skip
     if assertion.compensated is not None:
         want_steps, got_steps = list(assertion.compensated), result.compensated
         if want_steps != got_steps:

@@ -64,7 +64,7 @@ class Assertion:
     executed: bool | None = None
     response: ResponseAssert | None = None
     state: dict[str, Any] | None = None
-    """Go's state-store assertion (not supported: reported as a failure)."""
+    """Go's state-store assertion: `{store: {key: expected}}` (`treadle.apptest.state`)."""
     compensated: tuple[str, ...] | None = None
     """Treadle: the steps the saga ran while compensating, in order (None: not checked)."""
 

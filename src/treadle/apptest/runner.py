@@ -30,6 +30,7 @@ from treadle.apptest.model import (
     load_test_file,
 )
 from treadle.apptest.report import CaseResult, Failure, TestReport
+from treadle.apptest.state import StateStores
 from treadle.errors import ConfigError, ExecutionCancelledError, ExecutionFailedError
 
 if TYPE_CHECKING:
@@ -328,11 +329,13 @@ def _merge(base: Mapping[str, dict[str, Any]], case: TestCase) -> dict[str, dict
     return {**base, **(case.mocks or {})}
 
 
-def _check_all(label: str, assertions: tuple[Assertion, ...],
-               result: TriggerResult) -> list[Failure]:  # fmt: skip
+async def _check_all(label: str, assertions: tuple[Assertion, ...], result: TriggerResult,
+                     stores: StateStores) -> list[Failure]:  # fmt: skip
     out: list[Failure] = []
     for i, assertion in enumerate(assertions):
         out.extend(check(f"{label}[{i}]", assertion, result))
+        if assertion.state:
+            out.extend(await stores.check(f"{label}[{i}]", assertion.state))
     return out
 
 
@@ -353,11 +356,15 @@ async def run_case(config: AppConfig, tf: TestFile, case: TestCase, *,
         result.failures.append(Failure("", "setup", f"engine setup: {exc}"))
         result.duration = time.perf_counter() - started
         return result
-    if case.state:
-        result.failures.append(Failure("", "state", "state: state-store seeding (wftest "
-                                       "WithState) is not supported by treadle test"))
+    stores = StateStores(harness.modules)
     try:
         await harness.start()
+        if case.state:
+            try:
+                await stores.load(case.state, tf.path.parent)
+            except TestFileError as exc:
+                result.failures.append(Failure("", "state", f"state: {exc}"))
+                return result
         if case.sequence:
             for i, step in enumerate(case.sequence):
                 trigger = step.trigger
@@ -369,14 +376,15 @@ async def run_case(config: AppConfig, tf: TestFile, case: TestCase, *,
                 except TriggerError as exc:
                     result.failures.append(Failure(label, "trigger", f"trigger: {exc}"))
                     break
-                result.failures.extend(_check_all(f"{label}.assertion", step.assertions, fired))
+                result.failures.extend(await _check_all(f"{label}.assertion", step.assertions,
+                                                        fired, stores))  # fmt: skip
         else:
             try:
                 fired = await harness.fire(case.trigger)
             except TriggerError as exc:
                 result.failures.append(Failure("", "trigger", f"trigger: {exc}"))
             else:
-                result.failures.extend(_check_all("", case.assertions, fired))
+                result.failures.extend(await _check_all("", case.assertions, fired, stores))
     finally:
         await harness.close()
         result.duration = time.perf_counter() - started

@@ -78,7 +78,7 @@ def test_the_report_of_failing_tests(http_mode: str) -> None:
     assert failures("http-mismatch")[1][:3] == ("[0]", "response.body", "bye")
     assert messages["response-on-pipeline"] == [
         "response: HTTP response assertions need an http trigger"]
-    assert "not supported" in messages["state-unsupported"][0]
+    assert messages["state-mismatch"] == ["state[sessions][s1]: key not found"]
     assert report.case("passes-with-unused-mock").notes == [
         "mock 'step.nothing' matches no step type or step name"]
 
@@ -363,3 +363,55 @@ def test_a_mock_matching_no_step_or_sub_step_is_noted(tmp_path: Path) -> None:
         """)
     case = run_test_file(path).case("t")
     assert case.passed and case.notes == ["mock 'nowhere' matches no step type or step name"]
+
+
+def test_the_go_projects_stateful_test_runs_unchanged() -> None:
+    report = run_test_file(FIXTURES / "stateful_test.yaml")
+    assert [(c.name, c.passed) for c in report.cases] == [("card-game-sequence", True)]
+
+
+def test_state_stores_are_seeded_and_asserted(tmp_path: Path) -> None:
+    (tmp_path / "players.json").write_text('{"p1": {"score": 3}}')
+    path = _write(tmp_path, "stateful_test.yaml", """\
+        yaml: |
+          modules:
+            - {name: sessions, type: cache.modular}
+          pipelines:
+            take-turn:
+              steps:
+                - {name: read, type: step.cache_get, config: {cache: sessions, key: game-1}}
+                - name: write
+                  type: step.cache_set
+                  config: {cache: sessions, key: game-1, value: {turn: p2}}
+            noop:
+              steps:
+                - {name: s, type: step.set, config: {values: {a: 1}}}
+        tests:
+          game:
+            state:
+              fixtures:
+                - {file: players.json, target: players}
+              seed:
+                sessions: {game-1: {turn: p1}}
+            sequence:
+              - name: before
+                pipeline: noop
+                assertions:
+                  - state: {sessions: {game-1: {turn: p1}}, players: {p1: {score: 3}}}
+              - name: turn
+                pipeline: take-turn
+                assertions:
+                  - step: read
+                    output: {value: {turn: p1}}
+                  - state: {sessions: {game-1: {turn: p2}}}
+          wrong:
+            state: {seed: {sessions: {k: 1}}}
+            trigger: {name: noop}
+            assertions:
+              - state: {sessions: {k: 2, gone: 0}}
+        """)
+    report = run_test_file(path)
+    game = report.case("game")
+    assert game.passed, [str(f) for f in game.failures]
+    assert [f.message for f in report.case("wrong").failures] == [
+        "state[sessions][k]: want 2, got 1", "state[sessions][gone]: key not found"]
