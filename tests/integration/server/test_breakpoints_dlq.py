@@ -17,10 +17,13 @@ from .conftest import Server, finished, start, start_server, wait_for
 
 REGISTRY = treadle.Registry()
 charged: list[int] = []
+quoted: list[int] = []
+prepared: list[int] = []
 
 
 @treadle.step
 async def quote(order: dict[str, Any]) -> dict[str, Any]:
+    quoted.append(order["amount"])
     return {"total": order["amount"] * 10}
 
 
@@ -38,6 +41,18 @@ async def pay(ctx: treadle.Context, order: dict[str, Any]) -> dict[str, Any]:
     return await charge_total(priced["total"])
 
 
+@treadle.step
+async def prepare(order: dict[str, Any]) -> dict[str, Any]:
+    prepared.append(order["amount"])
+    return order
+
+
+@treadle.workflow(name="ship", registry=REGISTRY)
+async def ship(ctx: treadle.Context, order: dict[str, Any]) -> dict[str, Any]:
+    priced = await quote(await prepare(order))
+    return await charge_total(priced["total"])
+
+
 class TenantAuth:
     """The key names the tenant (a stand-in authenticator for isolation tests)."""
 
@@ -50,6 +65,8 @@ class TenantAuth:
 @pytest.fixture
 def srv(tmp_path: Path) -> Any:
     charged.clear()
+    quoted.clear()
+    prepared.clear()
     server = start_server(treadle.Engine(f"sqlite:///{tmp_path}/bp.db", registry=REGISTRY))
     yield server
     server.stop()
@@ -93,6 +110,34 @@ def test_set_list_pause_inspect_and_resume_with_a_new_input(srv: Server) -> None
         assert client.delete(f"/api/v1/pipelines/pay/breakpoints/{bp['id']}").status_code == 204
         assert client.delete(f"/api/v1/pipelines/pay/breakpoints/{bp['id']}").status_code == 404
         assert client.get("/api/v1/pipelines/pay/breakpoints").json()["breakpoints"] == []
+
+
+def test_replay_a_paused_execution_from_an_earlier_step(srv: Server) -> None:
+    """At a breakpoint the operator looks, replays from an earlier step (the steps before it
+    return their recorded outputs: `prepare` is not called again; `quote` runs live), decides
+    for the replay when it reaches the breakpoint too, and aborts the original."""
+    with srv.client() as client:
+        client.post("/api/v1/pipelines/ship/breakpoints", json={
+            "step": "charge_total", "condition": "steps.quote.total > 100"})
+        original = start(client, "ship", {"amount": 20})
+        assert paused(client, original)["steps"] == {"prepare": {"amount": 20},
+                                                      "quote": {"total": 200}}
+        replayed = client.post(f"/api/v1/executions/{original}/replay",
+                               json={"mode": "step_from", "from_step": "quote"})
+        assert replayed.status_code == 201, replayed.text
+        again = replayed.json()["id"]
+        hit = paused(client, again)  # charge_total runs live: the breakpoint holds it too
+        assert hit["input"] == [200]
+        assert client.post(f"/api/v1/executions/{again}/breakpoint/resume",
+                           json={"input": [100]}).status_code == 202
+        done = finished(client, again)
+        assert done["output"] == {"charged": 100}
+        assert done["metadata"]["replay_of"] == original
+        assert done["metadata"]["replay_mode"] == "step_from"
+        assert client.post(f"/api/v1/executions/{original}/breakpoint/abort").status_code == 202
+        assert finished(client, original)["status"] == "cancelled"
+        assert prepared == [20]  # recorded for the replay, not run again
+        assert quoted == [20, 20] and charged == [100]  # live from `quote` on
 
 
 def test_skip_and_abort(srv: Server) -> None:
