@@ -177,16 +177,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(which: str, store_url: str, folder: Path, extra: Sequence[str] = ()) -> Iterator[
-        tuple[int, int]]:
-    """`treadle serve` in a subprocess (its stdout/stderr in `folder`); yields (port, pid)."""
+def serving(which: str, store_url: str, folder: Path, extra: Sequence[str] = (),
+            flows: str = FLOWS) -> Iterator[tuple[int, int]]:
+    """`treadle serve` in a subprocess (its stdout/stderr in `folder`); yields (port, pid).
+    `start`: the control plane with `flows` imported, `pipeline`: the YAML app."""
     port = free_port()
     command = [sys.executable, "-m", "treadle.cli", "serve", "--store", store_url,
                "--port", str(port)]
     if which == "start":
-        flows = folder / "benchflows.py"
-        flows.write_text(textwrap.dedent(FLOWS))
-        command += ["--import", str(flows), "--api-key", API_KEY]
+        module = folder / "benchflows.py"
+        module.write_text(textwrap.dedent(flows))
+        command += ["--import", str(module), "--api-key", API_KEY]
     else:
         app = folder / "app.yaml"
         app.write_text(textwrap.dedent(APP))
@@ -508,7 +509,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["bench_http_pipeline", "bench_http_start", "measure"]
+__all__ = ["API_KEY", "bench_http_pipeline", "bench_http_start", "measure", "percentile",
+           "serving"]
 
 if __name__ == "__main__":
     sys.exit(main())

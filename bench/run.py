@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common import REPO, Result, format_table, load, machine
+from control_plane_benches import bench_control_plane
 from http_benches import bench_http_pipeline, bench_http_start
 from pg_profile import bench_pg_commit, bench_pg_step_profile
 from worker_benches import bench_inflight, bench_takeover, bench_workers
@@ -79,6 +80,8 @@ BENCHES = [
           per_store=bench_http_start),
     Bench("http_pipeline", "a 5-step YAML pipeline behind `treadle serve APP.yaml` -> req/s, p95",
           per_store=bench_http_pipeline),
+    Bench("control_plane", "timeline (50 steps, 1,000 events), SSE delay on `treadle serve` -> ms",
+          per_store=bench_control_plane),
     Bench("yaml_jq", "step.jq on one order and on a 20-order batch -> transforms/s",
           storeless=bench_jq),
     Bench("yaml_validate", "step.validate json_schema on one order event -> us/event",
