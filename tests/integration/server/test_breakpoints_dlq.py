@@ -215,6 +215,7 @@ def test_dead_letters_list_get_replay_and_discard(srv: Server) -> None:
             assert finished(client, ident)["status"] == "failed"
         listed = client.get("/api/v1/dlq/pipelines/pay").json()
         assert listed["depth"] == 3 and listed["pipeline"] == "pay"
+        assert 'workflow_dlq_depth{pipeline="pay"} 3.0' in client.get("/metrics").text
         assert [m["id"] for m in listed["messages"]] == ids[::-1]
         message = client.get(f"/api/v1/dlq/pipelines/pay/{ids[0]}").json()
         assert message["trigger_data"] == [{"amount": 2000}]
@@ -228,6 +229,7 @@ def test_dead_letters_list_get_replay_and_discard(srv: Server) -> None:
         assert finished(client, new)["metadata"]["dlq_of"] == ids[0]
         assert client.get(f"/api/v1/dlq/pipelines/pay/{ids[0]}").status_code == 404
         assert client.delete(f"/api/v1/dlq/pipelines/pay/{ids[1]}").status_code == 204
+        assert 'workflow_dlq_depth{pipeline="pay"} 2.0' in client.get("/metrics").text
         assert client.delete(f"/api/v1/dlq/pipelines/pay/{ids[1]}").status_code == 404
         everything = client.post("/api/v1/dlq/pipelines/pay/replay-all").json()
         assert [r["replay_of"] for r in everything["replayed"]] == [ids[2], new]

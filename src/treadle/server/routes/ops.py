@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 
+from treadle.engine import Engine
 from treadle.server.auth import SECURITY, demands, requires_instance
 from treadle.server.errors import JSON, error_response
 from treadle.server.schemas import ErrorOut, StatusOut
@@ -62,5 +66,35 @@ _JSON_ERROR = {"content": {"application/json": {"schema": {
             openapi_extra={"security": SECURITY})
 async def metrics(request: Request) -> Response:
     """The Prometheus text format (metric names of the seed roadmap, `workflow_*`)."""
-    registry = state_of(request).metrics.registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    state = state_of(request)
+    body = generate_latest(state.metrics.registry)
+    body += generate_latest(_Families(await _dlq_depth(state.engine)))
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+class _Families:
+    """Metric families computed for one scrape, in the shape `generate_latest` reads."""
+
+    def __init__(self, *families: Metric) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.families
+
+
+async def _dlq_depth(engine: Engine) -> Metric:
+    """`workflow_dlq_depth`: the dead letters waiting, by pipeline (workflow), read from the
+    store at each scrape (so every server of a cluster reports the same queue)."""
+    depth: Counter[str] = Counter()
+    cursor: str | None = None
+    while True:
+        page = await engine.dlq.list(limit=1000, cursor=cursor)
+        depth.update(letter.workflow for letter in page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    family = GaugeMetricFamily("workflow_dlq_depth", "Dead letters waiting, by pipeline",
+                               labels=["pipeline"])
+    for pipeline, count in sorted(depth.items()):
+        family.add_metric([pipeline], float(count))
+    return family
