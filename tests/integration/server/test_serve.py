@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +15,23 @@ import httpx
 import treadle
 
 from .conftest import finished, wait_for
-from .measure import ROOT, SERVER, free_port
 from .workflows import REGISTRY
+
+ROOT = Path(__file__).resolve().parents[3]
+SERVER = """
+import sys
+sys.path.insert(0, {tests!r})
+from integration.server.workflows import REGISTRY
+from treadle.server import serve
+serve({url!r}, "127.0.0.1", {port}, registry=REGISTRY, log_level="warning")
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 async def leave_an_execution_waiting(url: str) -> str:
