@@ -25,7 +25,7 @@ from treadle.server.auth import (
     route_permission,
 )
 from treadle.server.errors import JSON, BodyLimit, install_error_handlers
-from treadle.server.routes import admin, breakpoints, dashboard, dlq, executions, live, ops
+from treadle.server.routes import admin, breakpoints, dashboard, dlq, executions, live, ops, ui
 from treadle.server.state import ServerState, Settings
 from treadle.server.tokens import Tokens
 
@@ -42,7 +42,7 @@ access token (`POST /api/v1/auth/login`) as `Authorization: Bearer <token>` (or 
 # In this order: `live` before /executions/{id} (`live` is not an id), then executions (starts
 # are the hottest path).
 ROUTERS = (live.router, executions.router, ops.router, dashboard.router, admin.router,
-           breakpoints.router, dlq.router)
+           breakpoints.router, dlq.router, ui.router)
 
 
 class ControlPlane(FastAPI):
