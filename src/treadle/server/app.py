@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
@@ -88,14 +89,22 @@ async def _recover(engine: Engine) -> None:
         logger.info("resumed %d executions", len(resumed))
 
 
-async def _reclaim(engine: Engine, every: float) -> None:
+async def _reclaim(engine: Engine, every: float, prune_every: float) -> None:
     """Every `every` seconds, resume the executions whose holder stopped renewing its lease
     (a process killed while it held them, e.g. this server's previous life restarted within
-    the lease), and those nobody has claimed."""
+    the lease), and those nobody has claimed; every `prune_every` seconds, delete the records
+    past their expiry (dead letters past their retention, expired breakpoints, old audit
+    entries and refresh-token records)."""
+    pruned_at = time.monotonic()
     while True:
         await asyncio.sleep(every)
         try:
             await _recover(engine)
+            if time.monotonic() - pruned_at >= prune_every:
+                pruned_at = time.monotonic()
+                count = await engine.store.prune_records(time.time())
+                if count:
+                    logger.info("deleted %d expired records", count)
         except Exception as exc:  # a store hiccup: try again next time
             logger.warning("cannot look for executions to resume: %s", exc)
 
@@ -119,10 +128,11 @@ def create_app(
     plugs in another authenticator. At startup the app opens the engine (and with `recover`
     resumes executions left by dead processes, then looks for more every lease period or
     `Settings.reclaim_seconds`: a process killed while it held executions leaves them to
-    this server once its leases expire); at shutdown, with `close_engine`, it stops the
-    executions running here (they stay resumable) and closes the store. Executions run in
-    the server's event loop. Metrics go to `metrics_registry` (a fresh one by default, so two
-    apps in one process do not mix their numbers).
+    this server once its leases expire; and every `Settings.prune_seconds` it deletes the
+    records past their expiry, e.g. dead letters past their retention); at shutdown, with
+    `close_engine`, it stops the executions running here (they stay resumable) and closes
+    the store. Executions run in the server's event loop. Metrics go to `metrics_registry` (a
+    fresh one by default, so two apps in one process do not mix their numbers).
 
     `jwt_secret` (default: env `TREADLE_JWT_SECRET`; 32 bytes at least) signs login tokens;
     without one a random secret is made, and tokens die with the process.
@@ -146,7 +156,7 @@ def create_app(
             await _recover(engine)
             every = settings.reclaim_seconds or engine.lease_seconds
             state.keep(asyncio.get_running_loop().create_task(
-                _reclaim(engine, every), name="treadle:reclaim"))
+                _reclaim(engine, every, settings.prune_seconds), name="treadle:reclaim"))
         try:
             yield
         finally:

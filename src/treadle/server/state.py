@@ -40,6 +40,7 @@ class Settings:
     audit_scan_limit: int = 10_000  # entries one filtered GET /audit reads at most
     reclaim_seconds: float | None = None  # with `recover`: look for executions of dead
     # processes this often (None: every lease period of the engine)
+    prune_seconds: float = 3600.0  # with `recover`: delete expired records this often
 
 
 @dataclass(slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import httpx
 import pytest
 
 import treadle
+from treadle.server import Settings
 from treadle.server.auth import Principal
 from treadle.server.errors import ApiError
 from treadle.stores import RecordQuery
@@ -294,3 +296,33 @@ def test_replays_retries_and_cancels_are_audited(srv: Server) -> None:
             return wanted <= set(_audit(srv))
 
         wait_for(audited, 5, "audit entries")
+
+
+@treadle.workflow(name="fleeting", registry=REGISTRY,
+                  dead_letter=treadle.DeadLetter(retention=0.3))
+async def fleeting(ctx: treadle.Context, order: dict[str, Any]) -> dict[str, Any]:
+    return await charge_total(order["amount"])
+
+
+def test_a_serving_app_deletes_letters_past_their_retention(tmp_path: Path) -> None:
+    settings = Settings(reclaim_seconds=0.05, prune_seconds=0.05)
+    server = start_server(treadle.Engine(f"sqlite:///{tmp_path}/ret.db", registry=REGISTRY),
+                          recover=True, settings=settings)
+    try:
+        with server.client() as client:
+            failed = start(client, "fleeting", {"amount": 50_000})
+            assert finished(client, failed)["status"] == "failed"
+            store = server.engine.store
+
+            def stored() -> list[str]:
+                async def keys() -> list[str]:
+                    page = await store.list_records(RecordQuery("dlq", limit=10))
+                    return [r.key for r in page.items]
+
+                return asyncio.run(keys())  # as `_audit` reads: the store from this thread
+
+            assert [k.rsplit("/", 1)[-1] for k in stored()] == [failed]
+            wait_for(lambda: stored() == [], 10, "the letter to be deleted")
+            assert client.get("/api/v1/dlq/pipelines/fleeting").json()["depth"] == 0
+    finally:
+        server.stop()
