@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from common import Result, Summary, Target, format_table, result
-from pgkit import base_conninfo, is_postgres, scratch_schema
+from pgkit import base_conninfo, cpu_snapshot, is_postgres, scratch_schema, with_options
 from workloads import Plan, StoreSpec, define_workflows, parse_stores, timed
 
 import treadle
@@ -257,7 +257,7 @@ async def _append_parts(url: str, schema: str, execution_id: str,
     import psycopg
 
     from treadle.stores import open_store
-    from treadle.stores.postgres import _event_batch
+    from treadle.stores.postgres import _encode_batch
     from treadle.stores.sql import queries
 
     statement = queries("postgres")["append"]
@@ -279,16 +279,15 @@ async def _append_parts(url: str, schema: str, execution_id: str,
                   for i, ev in enumerate(template)]
         t0 = time.perf_counter_ns()
         params: dict[str, Any] = {"id": execution_id, "expected": seq, "owner": None}
-        params.update(_event_batch(events))
-        params.update(last=events[-1].seq, updated_at=now, signal=None)
+        params["types"], params["events"] = _encode_batch(events)
+        params.update(last=events[-1].seq, at=now)
         parts["params_us"].append(_us(t0))
         return events, params
 
     async def run(conn: Any, params: dict[str, Any]) -> None:
         nonlocal seq
         cur = await conn.execute(statement, params, prepare=True)
-        found = await cur.fetchone()
-        assert found is not None and found[0] == 1, "append did not land"
+        assert cur.rowcount == 1, "append did not land"
         seq = params["last"]
 
     async def via_store(i: int) -> None:
@@ -345,7 +344,8 @@ PART_NOTES = {
     "commit_us": "COMMIT round trip: the WAL flush of the step",
     "floor_insert_us": "a bare ~350 B INSERT + commit on the same connection (pg_commit)",
     "floor_nosync_us": "the bare INSERT with synchronous_commit=off",
-    "params_us": "Python: _event_batch (JSON-encode 4 events, join) + the parameter dict",
+    "params_us": "Python: _encode_batch (the batch as one JSON array, types joined) + the "
+                 "parameter dict",
 }
 
 
@@ -376,10 +376,44 @@ class _Floor:
         await self.conn.close()
 
 
-async def _step_profile(url: str, plan: Plan) -> list[Result]:
+class _Cpu:
+    """CPU seconds of this process and of the engine's PostgreSQL backends, per bucket."""
+
+    def __init__(self) -> None:
+        self.client: dict[str, float] = defaultdict(float)
+        self.server: dict[str, float] = defaultdict(float)
+        self.pids: list[int] = []
+
+    async def find_backends(self, url: str, name: str, exclude: int) -> None:
+        import psycopg
+
+        async with await psycopg.AsyncConnection.connect(base_conninfo(url)) as conn:
+            cur = await conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND pid <> %s "
+                "AND pid <> pg_backend_pid()", (name, exclude))
+            self.pids = [pid for (pid,) in await cur.fetchall()]
+
+    async def measure(self, bucket: str, run: Awaitable[float]) -> float:
+        server0 = cpu_snapshot(self.pids)
+        client0 = time.process_time()
+        elapsed = await run
+        self.client[bucket] += time.process_time() - client0
+        server1 = cpu_snapshot(self.pids)
+        self.server[bucket] += sum(cpu - server0.get(pid, cpu) for pid, cpu in server1.items())
+        return elapsed
+
+    def per_step_us(self, n: int, runs: int) -> tuple[float, float]:
+        """(client, server) µs of CPU per step: (full runs - zero runs) / runs / n."""
+        return tuple(  # type: ignore[return-value]
+            (cpu["full"] - cpu["zero"]) / runs / n * 1e6 for cpu in (self.client, self.server))
+
+
+async def _step_profile(url: str, plan: Plan, parts_too: bool = True) -> list[Result]:
     n = 10
     reps = plan.reps(300, 30)
     with scratch_schema(url) as (scratch, schema):
+        app = f"treadle_bench_{schema}"
+        scratch = with_options(scratch, application_name=app)
         wfs = define_workflows()
         engine = treadle.Engine(scratch, registry=wfs.registry)
         await engine.open()
@@ -390,6 +424,9 @@ async def _step_profile(url: str, plan: Plan) -> list[Result]:
                 await timed(engine, wfs.seq, 0)
                 await timed(engine, wfs.seq, n)
             floor = await _Floor.open(scratch, schema)
+            cpu, floor_cpu = _Cpu(), _Cpu()
+            await cpu.find_backends(scratch, app, floor.conn.info.backend_pid)
+            floor_cpu.pids = [floor.conn.info.backend_pid]
             probe.install(engine.store)
             gc.collect()
             zero: list[float] = []
@@ -398,10 +435,11 @@ async def _step_profile(url: str, plan: Plan) -> list[Result]:
             for i in range(reps):
                 for bucket in (("zero", "full") if i % 2 == 0 else ("full", "zero")):
                     probe.bucket = bucket
-                    (zero if bucket == "zero" else full).append(
-                        await timed(engine, wfs.seq, 0 if bucket == "zero" else n))
+                    (zero if bucket == "zero" else full).append(await cpu.measure(
+                        bucket, timed(engine, wfs.seq, 0 if bucket == "zero" else n)))
                 probe.bucket = "floor"
-                commits += [await floor.insert() for _ in range(n)]  # same minute, same noise
+                commits += [await floor_cpu.measure("full", floor.insert())  # same minute,
+                            for _ in range(n)]  # same noise
             probe.uninstall()
             wire_runs = plan.reps(50, 10)
             wire0 = await _wire(engine, wfs.seq, 0, wire_runs)
@@ -416,7 +454,8 @@ async def _step_profile(url: str, plan: Plan) -> list[Result]:
             if floor is not None:
                 await floor.close()
             await engine.close()
-        parts = await _append_parts(scratch, schema, parked.id, template, 1, plan.reps(1000, 100))
+        parts = (await _append_parts(scratch, schema, parked.id, template, 1,
+                                     plan.reps(1000, 100)) if parts_too else {})
 
     per_step = [(f - z) / n for z, f in zip(zero, full, strict=True)]
     mean_step = statistics.fmean(full) / n - statistics.fmean(zero) / n
@@ -436,6 +475,20 @@ async def _step_profile(url: str, plan: Plan) -> list[Result]:
                            note=f"{key} calls per step (full - zero run, / {n})"))
         rows.append(Result("pg_step_profile", label, f"{key}.us", "us/step", spent,
                            note=f"mean time in {key} per step, from the engine's side"))
+    client_cpu, server_cpu = cpu.per_step_us(n, reps)
+    floor_client, floor_server = (floor_cpu.client["full"] / len(commits) * 1e6,
+                                  floor_cpu.server["full"] / len(commits) * 1e6)
+    rows += [
+        Result("pg_step_profile", label, "floor_client_cpu_us", "us", floor_client,
+               note="CPU of this process per floor INSERT + commit (async psycopg)"),
+        Result("pg_step_profile", label, "floor_server_cpu_us", "us", floor_server,
+               note="CPU of the floor connection's backend per INSERT + commit"),
+        Result("pg_step_profile", label, "client_cpu_us", "us/step", client_cpu,
+               note="CPU of the engine's process per step (process_time, full - zero runs)"),
+        Result("pg_step_profile", label, "server_cpu_us", "us/step", server_cpu,
+               note=f"CPU of the engine's PostgreSQL backends per step (/proc, "
+                    f"{len(cpu.pids)} backends; clock-tick resolution, summed over runs)"),
+    ]
     sql_time = sum(probe.per_step(k, n, reps)[1] for k in probe.keys() if k.startswith("sql."))
     pool_time = sum(probe.per_step(k, n, reps)[1] for k in probe.keys() if k.startswith("pool."))
     rows += [
@@ -464,11 +517,13 @@ async def _step_profile(url: str, plan: Plan) -> list[Result]:
         Result("pg_step_profile", label, "step_over_commit", "x",
                statistics.median(per_step) / commit, target=RATIO_TARGET,
                note="median per step / median floor_commit_us (the issue: <= 1.3)"),
-        Result("pg_step_profile", label, "statement_over_commit", "x",
-               statistics.median(parts["stmt_autocommit_us"]) / statistics.median(
-                   parts["floor_insert_us"]),
-               note="the append statement / a bare INSERT + commit, measured interleaved"),
     ]
+    if parts:
+        rows.append(Result(
+            "pg_step_profile", label, "statement_over_commit", "x",
+            statistics.median(parts["stmt_autocommit_us"])
+            / statistics.median(parts["floor_insert_us"]),
+            note="the append statement / a bare INSERT + commit, measured interleaved"))
     return rows
 
 
@@ -487,6 +542,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", default="postgres")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", choices=["commit", "profile"])
+    parser.add_argument("--no-parts", action="store_true",
+                        help="skip replaying the append statement in parts (only the engine)")
     args = parser.parse_args(argv)
     (spec,) = parse_stores(args.store)[:1]
     plan = Plan(quick=args.quick)
@@ -494,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "commit"):
         rows += bench_pg_commit(spec, plan)
     if args.only in (None, "profile"):
-        rows += bench_pg_step_profile(spec, plan)
+        rows += asyncio.run(_step_profile(spec.url, plan, parts_too=not args.no_parts))
     print(format_table(rows))
     return 0
 

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from storekit import PG_URL, T0, drop_pg_schema, make, require_service, with_option
+from storekit import PG_URL, T0, drop_pg_schema, ev, make, require_service, with_option
 
+from treadle.errors import JournalConflictError
 from treadle.stores import open_store
 from treadle.stores.postgres import PostgresStore, postgres_options
 from treadle.stores.sql import migrations
@@ -38,12 +39,20 @@ COLUMNS: dict[tuple[str, str], tuple[str, bool]] = {
     ("executions", "owner"): ("text", True),
     ("executions", "lease_until"): ("double precision", True),
     ("executions", "wake_at"): ("double precision", True),
-    ("executions", "last_seq"): ("bigint", False),
-    ("execution_events", "execution_id"): ("text", False),
-    ("execution_events", "seq"): ("bigint", False),
-    ("execution_events", "type"): ("text", False),
-    ("execution_events", "data"): ("json", False),
-    ("execution_events", "created_at"): ("double precision", False),
+    ("execution_batches", "execution_id"): ("text", False),
+    ("execution_batches", "first_seq"): ("bigint", False),
+    ("execution_batches", "last_seq"): ("bigint", False),
+    ("execution_batches", "created_at"): ("double precision", False),
+    ("execution_batches", "types"): ("ARRAY", False),
+    ("execution_batches", "events"): ("json", False),
+    # A view since migration 004: one row per event, as the table of migration 001 had.
+    ("execution_events", "execution_id"): ("text", True),
+    ("execution_events", "seq"): ("bigint", True),
+    ("execution_events", "type"): ("text", True),
+    ("execution_events", "data"): ("json", True),
+    ("execution_events", "created_at"): ("double precision", True),
+    ("execution_events", "batch_types"): ("ARRAY", True),
+    ("execution_events", "batch_created_at"): ("double precision", True),
     ("signals", "id"): ("bigint", False),
     ("signals", "execution_id"): ("text", False),
     ("signals", "name"): ("text", False),
@@ -95,12 +104,12 @@ INDEXES: dict[str, str] = {
     "idx_executions_finished": "INDEX idx_executions_finished ON S.executions "
     "USING btree (finished_at) WHERE (status = ANY "
     "(ARRAY['completed'::text, 'failed'::text, 'cancelled'::text]))",
-    "execution_events_pkey": "UNIQUE INDEX execution_events_pkey ON S.execution_events "
-    "USING btree (execution_id, seq)",
-    "idx_execution_events_type": "INDEX idx_execution_events_type ON S.execution_events "
-    "USING btree (type)",
-    "idx_execution_events_created": "INDEX idx_execution_events_created "
-    "ON S.execution_events USING btree (created_at)",
+    "execution_batches_pkey": "UNIQUE INDEX execution_batches_pkey ON S.execution_batches "
+    "USING btree (execution_id, first_seq)",
+    "idx_execution_batches_types": "INDEX idx_execution_batches_types ON S.execution_batches "
+    "USING gin (types)",
+    "idx_execution_batches_created": "INDEX idx_execution_batches_created "
+    "ON S.execution_batches USING btree (created_at)",
     "signals_pkey": "UNIQUE INDEX signals_pkey ON S.signals USING btree (id)",
     "idx_signals_execution": "INDEX idx_signals_execution ON S.signals "
     "USING btree (execution_id, id)",
@@ -280,3 +289,124 @@ async def test_a_cancelled_call_waiting_for_a_connection_stays_cancelled(schema:
                 assert await waiter is None
     finally:
         await store.close()
+
+
+async def test_batch_types_column_holds_any_event_type(schema: str) -> None:
+    # The store sends a batch's types as a text[] literal: quoting must survive every character.
+    store = open_store(with_option(PG_URL, "schema", schema))
+    await store.open()
+    odd = ['a"b', "back\\slash", "x,y", "{braces}", " spaced ", "NULL", "", "é✓", "rs\x1ex"]
+    try:
+        await make(store, "a", owner="w")
+        await store.append("a", [ev("a", 2 + i, kind) for i, kind in enumerate(odd)],
+                           expected_seq=1, owner="w")
+        assert [e.type for e in await store.events("a", after=1)] == odd
+    finally:
+        await store.close()
+    rows = _sync_query(f"SELECT types FROM {schema}.execution_batches WHERE execution_id = 'a' "
+                       "ORDER BY first_seq")
+    assert rows == [(["execution.started"],), (odd,)]
+
+
+# Rows as the store wrote them before migration 004: one journal row per event, and the
+# journal's head in executions.last_seq. Data texts are kept as written (spacing, key order,
+# 1e16, \u0000), which the upgrade must not change.
+_V3_EVENTS = [
+    ("a", 1, "execution.started", '{"workflow": "wf", "args": [1]}', 1712345678.1234567),
+    ("a", 2, "step.started", '{"pos":0,"step_name":"s"}', 1712345679.5),
+    ("a", 3, "step.completed", '{"z": 1, "a": [1.0, 1e16, "\\u0000 ✓"]}', 1712345680.25),
+    ("b", 1, "execution.started", '{"workflow": "wf", "args": []}', 1712345000.0),
+    ("b", 2, "execution.completed", '{"result": null}', 1712345001.0),
+]
+
+
+def _schema_at_version_3(schema: str) -> None:
+    import psycopg
+
+    from treadle.stores.sql import queries
+
+    q = queries("postgres")
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+        conn.execute(f"SET search_path = {schema}")
+        with conn.transaction():
+            conn.execute(q["migrations_table"])
+            for version, script in migrations("postgres"):
+                if version <= 3:
+                    conn.execute(script)
+                    conn.execute(q["record_migration"], {"version": version, "applied_at": T0})
+        conn.execute(
+            "INSERT INTO executions (id, workflow, status, created_at, updated_at, finished_at, "
+            "owner, lease_until, last_seq) VALUES "
+            "('a', 'wf', 'running', 1712345678.1234567, 1712345680.25, NULL, 'w', %s, 3), "
+            "('b', 'wf', 'completed', 1712345000.0, 1712345001.0, 1712345001.0, NULL, NULL, 2)",
+            (T0 + 60,))
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO execution_events VALUES (%s, %s, %s, %s, %s)",
+                            _V3_EVENTS)
+        conn.execute("INSERT INTO signals (execution_id, name, payload, created_at) "
+                     "VALUES ('a', 'go', '{\"k\": 2}', 1712345681.0)")
+
+
+async def test_upgrade_to_batches_keeps_every_event(schema: str) -> None:
+    _schema_at_version_3(schema)
+    store = open_store(with_option(PG_URL, "schema", schema))
+    await store.open()  # applies 004
+    try:
+        a = await store.get("a")
+        assert a is not None and (a.last_seq, a.updated_at, a.owner) == (3, 1712345680.25, "w")
+        b = await store.get("b")
+        assert b is not None and (b.last_seq, b.updated_at) == (2, 1712345001.0)
+        events = await store.events("a")
+        assert [(e.seq, e.type, e.created_at) for e in events] == [
+            (seq, kind, at) for ident, seq, kind, _, at in _V3_EVENTS if ident == "a"]
+        assert list(events[2].data) == ["z", "a"] and events[2].data["a"] == [1.0, 1e16,
+                                                                              "\u0000 ✓"]
+        assert [e.seq for e in await store.events("a", after=1, limit=1)] == [2]
+        assert [s.name for s in await store.signals("a")] == ["go"]
+        # The journal goes on from its old head, and only from there.
+        with pytest.raises(JournalConflictError):
+            await store.append("a", [ev("a", 3)], expected_seq=2, owner="w")
+        await store.append("a", [ev("a", 4), ev("a", 5)], expected_seq=3, owner="w")
+        found = await store.get("a")
+        assert found is not None and found.last_seq == 5
+    finally:
+        await store.close()
+    # The per-event view shows the old rows with their texts unchanged, then the new batch.
+    view = _sync_query(f"SELECT execution_id, seq, type, data::text, created_at "
+                       f"FROM {schema}.execution_events ORDER BY execution_id, seq")
+    assert view[:3] + view[5:] == [row for row in _V3_EVENTS if row[0] == "a"] + [
+        ("b", 1, "execution.started", '{"workflow": "wf", "args": []}', 1712345000.0),
+        ("b", 2, "execution.completed", '{"result": null}', 1712345001.0)]
+    assert [(r[0], r[1]) for r in view[3:5]] == [("a", 4), ("a", 5)]
+    applied = _sync_query(f"SELECT version FROM {schema}.treadle_migrations ORDER BY version")
+    assert [v for (v,) in applied] == [v for v, _ in migrations("postgres")]
+
+
+async def test_journal_indexes_serve_queries_by_type_and_time(schema: str) -> None:
+    # The seed roadmap's indexes on the journal (by event type, by time) on the batch layout:
+    # the documented queries (docs/stores.md) are answered from the indexes.
+    store = open_store(with_option(PG_URL, "schema", schema))
+    await store.open()
+    try:
+        for i in range(3):
+            await make(store, f"e{i}", owner="w", created_at=T0 + i)
+            kind = "step.failed" if i == 1 else "step.completed"
+            await store.append(f"e{i}", [ev(f"e{i}", 2, kind, at=T0 + 10 + i)],
+                               expected_seq=1, owner="w")
+    finally:
+        await store.close()
+    by_type = (f"SELECT execution_id, seq FROM {schema}.execution_events "
+               "WHERE batch_types @> ARRAY['step.failed'] AND type = 'step.failed'")
+    by_time = (f"SELECT execution_id, seq, type FROM {schema}.execution_events "
+               f"WHERE batch_created_at >= {T0 + 11} ORDER BY batch_created_at, seq")
+    assert _sync_query(by_type) == [("e1", 2)]
+    assert _sync_query(by_time) == [("e1", 2, "step.failed"), ("e2", 2, "step.completed")]
+    import psycopg
+
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute("SET enable_seqscan = off")
+        for query, index in ((by_type, "idx_execution_batches_types"),
+                             (by_time, "idx_execution_batches_created")):
+            plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN {query}").fetchall())
+            assert index in plan, plan

@@ -1,12 +1,16 @@
 -- Named queries of the PostgreSQL store. Every query is one statement, run in autocommit
--- mode: one statement is one transaction and one round trip. Placeholders are psycopg's
--- named ones; the casts pin parameter types so that prepared plans stay valid with NULLs.
--- A batch of events travels as three strings joined by the ASCII record separator chr(30)
--- (types, JSON data, created_at floats), which JSON text never contains unescaped: far cheaper
--- to send than arrays, and the n-th event's seq is its ordinality after the expected seq.
--- Rows are read as (id, workflow, version, status, created_at, updated_at, finished_at,
--- idempotency_key, parent_id, error, queue, priority, tenant_id, partition_key, started_at,
--- owner, lease_until, wake_at, last_seq): keep every query that returns rows in that order.
+-- mode: one statement is one transaction and one round trip (the one exception: an append
+-- without events, see `lock_execution`). Placeholders are psycopg's named ones; the casts pin
+-- parameter types so that prepared plans stay valid with NULLs.
+-- The journal is one `execution_batches` row per append (migration 004): `events` is the JSON
+-- array of [seq, type, data, created_at] the store encodes in one go, `types` travels as an
+-- array literal (text: parsed by the server, far cheaper than adapting a Python list).
+-- The journal's head is the `last_seq` of an execution's last batch (one backward step on the
+-- primary key). Rows are read as (id, workflow, version, status, created_at, updated_at,
+-- finished_at, idempotency_key, parent_id, error, queue, priority, tenant_id, partition_key,
+-- started_at, owner, lease_until, wake_at, last_seq), from `select_rows`: keep every query that
+-- returns rows in that order. A row's `updated_at` is the later of the row's own (creation,
+-- status changes) and its last batch's time.
 
 -- name: migrate_lock
 -- Serialises migrations of one schema between processes starting at once.
@@ -25,58 +29,62 @@ SELECT version FROM treadle_migrations ORDER BY version;
 INSERT INTO treadle_migrations (version, applied_at) VALUES (%(version)s, %(applied_at)s);
 
 -- name: create
--- Inserts the row and its first events, or nothing when the idempotency key is taken.
+-- Inserts the row and its first events (one batch, recorded at the row's updated_at), or
+-- nothing when the idempotency key is taken.
 WITH inserted AS (
     INSERT INTO executions (id, workflow, version, status, created_at, updated_at, finished_at,
         idempotency_key, parent_id, error, queue, priority, tenant_id, partition_key,
-        started_at, owner, lease_until, wake_at, last_seq)
+        started_at, owner, lease_until, wake_at)
     VALUES (%(id)s::text, %(workflow)s::text, %(version)s::text, %(status)s::text,
         %(created_at)s::float8, %(updated_at)s::float8, %(finished_at)s::float8,
         %(idempotency_key)s::text, %(parent_id)s::text, %(error)s::text, %(queue)s::text,
         %(priority)s::integer, %(tenant_id)s::text, %(partition_key)s::text,
-        %(started_at)s::float8, %(owner)s::text, %(lease_until)s::float8, %(wake_at)s::float8,
-        %(last_seq)s::bigint)
+        %(started_at)s::float8, %(owner)s::text, %(lease_until)s::float8, %(wake_at)s::float8)
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id
 ), journal AS (
-    INSERT INTO execution_events (execution_id, seq, type, data, created_at)
-    SELECT inserted.id, %(first)s::bigint - 1 + e.n, e.type, e.data, e.created_at
-    FROM inserted, unnest(string_to_array(%(types)s::text, chr(30)),
-                          string_to_array(%(datas)s::text, chr(30))::json[],
-                          string_to_array(%(times)s::text, chr(30))::float8[])
-                   WITH ORDINALITY AS e (type, data, created_at, n)
+    INSERT INTO execution_batches (execution_id, first_seq, last_seq, created_at, types, events)
+    SELECT inserted.id, %(first)s::bigint, %(last)s::bigint, %(updated_at)s::float8,
+           %(types)s::text[], %(events)s::json
+    FROM inserted WHERE %(last)s::bigint >= %(first)s::bigint
 )
 SELECT count(*) FROM inserted;
 
 -- name: get_by_key
-SELECT id, workflow, version, status, created_at, updated_at, finished_at, idempotency_key,
-    parent_id, error, queue, priority, tenant_id, partition_key, started_at, owner,
-    lease_until, wake_at, last_seq
-FROM executions WHERE idempotency_key = %(key)s::text;
+-- (`select_rows` + this condition; see the store)
+WHERE idempotency_key = %(key)s::text;
 
 -- name: get
-SELECT id, workflow, version, status, created_at, updated_at, finished_at, idempotency_key,
-    parent_id, error, queue, priority, tenant_id, partition_key, started_at, owner,
-    lease_until, wake_at, last_seq
-FROM executions WHERE id = %(id)s::text;
+WHERE id = %(id)s::text;
 
 -- name: append
--- Moves the head from expected to last only for the lease owner; the events and the signal
--- consumption ride on that UPDATE, so a lost race writes nothing. Concurrent appenders queue
--- on the row lock and re-check the WHERE against the winner's row: exactly one succeeds.
+-- The common append (events, no row change, no signal): one batch row, inserted only for the
+-- lease owner and only right after the journal's head. The owner check locks the row FOR
+-- SHARE, so it waits for a claim in progress and re-checks the owner it committed (a claimer's
+-- FOR UPDATE SKIP LOCKED skips the row meanwhile), while appends never block each other. Two
+-- writers that both saw the head insert the same (execution_id, first_seq): the primary key
+-- lets one commit and fails the other with a unique violation (a JournalConflictError).
+INSERT INTO execution_batches (execution_id, first_seq, last_seq, created_at, types, events)
+SELECT %(id)s::text, %(expected)s::bigint + 1, %(last)s::bigint, %(at)s::float8,
+       %(types)s::text[], %(events)s::json
+WHERE EXISTS (SELECT FROM executions WHERE id = %(id)s::text
+                AND owner IS NOT DISTINCT FROM %(owner)s::text FOR SHARE)
+  AND coalesce((SELECT last_seq FROM execution_batches WHERE execution_id = %(id)s::text
+                ORDER BY first_seq DESC LIMIT 1), 0) = %(expected)s::bigint;
+
+-- name: append_signal
+-- `append` that also deletes the inbox signal the batch consumes.
 WITH head AS (
-    UPDATE executions
-    SET last_seq = %(last)s::bigint, updated_at = coalesce(%(updated_at)s::float8, updated_at)
-    WHERE id = %(id)s::text AND last_seq = %(expected)s::bigint
-      AND owner IS NOT DISTINCT FROM %(owner)s::text
-    RETURNING id
+    SELECT id FROM executions
+    WHERE id = %(id)s::text AND owner IS NOT DISTINCT FROM %(owner)s::text
+      AND coalesce((SELECT last_seq FROM execution_batches WHERE execution_id = %(id)s::text
+                    ORDER BY first_seq DESC LIMIT 1), 0) = %(expected)s::bigint
+    FOR SHARE
 ), journal AS (
-    INSERT INTO execution_events (execution_id, seq, type, data, created_at)
-    SELECT head.id, %(expected)s::bigint + e.n, e.type, e.data, e.created_at
-    FROM head, unnest(string_to_array(%(types)s::text, chr(30)),
-                      string_to_array(%(datas)s::text, chr(30))::json[],
-                      string_to_array(%(times)s::text, chr(30))::float8[])
-               WITH ORDINALITY AS e (type, data, created_at, n)
+    INSERT INTO execution_batches (execution_id, first_seq, last_seq, created_at, types, events)
+    SELECT head.id, %(expected)s::bigint + 1, %(last)s::bigint, %(at)s::float8,
+           %(types)s::text[], %(events)s::json
+    FROM head WHERE %(last)s::bigint > %(expected)s::bigint
 ), consumed AS (
     DELETE FROM signals
     WHERE id = %(signal)s::bigint AND execution_id = (SELECT id FROM head)
@@ -84,45 +92,59 @@ WITH head AS (
 SELECT count(*) FROM head;
 
 -- name: append_update
--- `append` that also applies a RowUpdate (status, wake-up time, error, finish time).
+-- `append_signal` that also applies a RowUpdate (status, wake-up time, error, finish time).
 WITH head AS (
     UPDATE executions
-    SET last_seq = %(last)s::bigint, updated_at = coalesce(%(updated_at)s::float8, updated_at),
-        status = %(status)s::text, wake_at = %(wake_at)s::float8,
-        finished_at = %(finished_at)s::float8, error = coalesce(%(error)s::text, error)
-    WHERE id = %(id)s::text AND last_seq = %(expected)s::bigint
-      AND owner IS NOT DISTINCT FROM %(owner)s::text
+    SET updated_at = coalesce(%(at)s::float8, updated_at), status = %(status)s::text,
+        wake_at = %(wake_at)s::float8, finished_at = %(finished_at)s::float8,
+        error = coalesce(%(error)s::text, error)
+    WHERE id = %(id)s::text AND owner IS NOT DISTINCT FROM %(owner)s::text
+      AND coalesce((SELECT last_seq FROM execution_batches WHERE execution_id = %(id)s::text
+                    ORDER BY first_seq DESC LIMIT 1), 0) = %(expected)s::bigint
     RETURNING id
 ), journal AS (
-    INSERT INTO execution_events (execution_id, seq, type, data, created_at)
-    SELECT head.id, %(expected)s::bigint + e.n, e.type, e.data, e.created_at
-    FROM head, unnest(string_to_array(%(types)s::text, chr(30)),
-                      string_to_array(%(datas)s::text, chr(30))::json[],
-                      string_to_array(%(times)s::text, chr(30))::float8[])
-               WITH ORDINALITY AS e (type, data, created_at, n)
+    INSERT INTO execution_batches (execution_id, first_seq, last_seq, created_at, types, events)
+    SELECT head.id, %(expected)s::bigint + 1, %(last)s::bigint, %(at)s::float8,
+           %(types)s::text[], %(events)s::json
+    FROM head WHERE %(last)s::bigint > %(expected)s::bigint
 ), consumed AS (
     DELETE FROM signals
     WHERE id = %(signal)s::bigint AND execution_id = (SELECT id FROM head)
 )
 SELECT count(*) FROM head;
 
+-- name: lock_execution
+-- An append without events (a row change or a consumed signal alone) has no batch for the
+-- primary key to guard, so it runs in a transaction that first takes the row: its statement's
+-- snapshot then sees every batch committed before it, and appends wait for it.
+SELECT FROM executions WHERE id = %(id)s::text FOR UPDATE;
+
 -- name: check_position
 SELECT count(*) FROM executions
-WHERE id = %(id)s::text AND last_seq = %(expected)s::bigint
-  AND owner IS NOT DISTINCT FROM %(owner)s::text;
+WHERE id = %(id)s::text AND owner IS NOT DISTINCT FROM %(owner)s::text
+  AND coalesce((SELECT last_seq FROM execution_batches WHERE execution_id = %(id)s::text
+                ORDER BY first_seq DESC LIMIT 1), 0) = %(expected)s::bigint;
 
 -- name: events
-SELECT seq, type, data, created_at FROM execution_events
-WHERE execution_id = %(id)s::text AND seq > %(after)s::bigint
-ORDER BY seq
+-- The batches holding seqs after `after`, in order: from the one holding after + 1 (found on
+-- the primary key) on. The store unpacks them; `limit` batches hold at least `limit` events.
+SELECT events FROM execution_batches
+WHERE execution_id = %(id)s::text AND last_seq > %(after)s::bigint
+  AND first_seq >= coalesce((SELECT max(first_seq) FROM execution_batches
+                             WHERE execution_id = %(id)s::text
+                               AND first_seq <= %(after)s::bigint + 1), 0)
+ORDER BY first_seq
 LIMIT %(limit)s::bigint;
 
 -- name: select_rows
--- The head of a listing; the store appends WHERE, ORDER BY and LIMIT.
-SELECT id, workflow, version, status, created_at, updated_at, finished_at, idempotency_key,
-    parent_id, error, queue, priority, tenant_id, partition_key, started_at, owner,
-    lease_until, wake_at, last_seq
-FROM executions;
+-- The head of every query returning rows; the store appends WHERE, ORDER BY and LIMIT (on the
+-- executions' own columns). The journal's head comes from the last batch, one index probe.
+SELECT id, workflow, version, status, created_at, greatest(updated_at, head_at), finished_at,
+    idempotency_key, parent_id, error, queue, priority, tenant_id, partition_key, started_at,
+    owner, lease_until, wake_at, coalesce(head_seq, 0)
+FROM executions LEFT JOIN LATERAL (
+    SELECT last_seq AS head_seq, created_at AS head_at FROM execution_batches
+    WHERE execution_id = executions.id ORDER BY first_seq DESC LIMIT 1) AS head ON true
 
 -- name: claim_lock
 -- Serialises claims that enforce limits, so that counting and claiming are atomic.
@@ -213,14 +235,20 @@ SELECT queue, count(*) FROM executions WHERE started_at >= %(since)s::float8 GRO
 
 -- name: take_leases
 -- The claim itself, on rows `claim_*candidate*` locked: a pending execution starts running.
-UPDATE executions
-SET owner = %(owner)s::text, lease_until = %(lease_until)s::float8,
-    started_at = coalesce(started_at, %(now)s::float8),
-    status = CASE status WHEN 'pending' THEN 'running' ELSE status END
-WHERE id = ANY(%(ids)s::text[])
-RETURNING id, workflow, version, status, created_at, updated_at, finished_at, idempotency_key,
-    parent_id, error, queue, priority, tenant_id, partition_key, started_at, owner,
-    lease_until, wake_at, last_seq;
+WITH taken AS (
+    UPDATE executions
+    SET owner = %(owner)s::text, lease_until = %(lease_until)s::float8,
+        started_at = coalesce(started_at, %(now)s::float8),
+        status = CASE status WHEN 'pending' THEN 'running' ELSE status END
+    WHERE id = ANY(%(ids)s::text[])
+    RETURNING *
+)
+SELECT id, workflow, version, status, created_at, greatest(updated_at, head_at), finished_at,
+    idempotency_key, parent_id, error, queue, priority, tenant_id, partition_key, started_at,
+    owner, lease_until, wake_at, coalesce(head_seq, 0)
+FROM taken LEFT JOIN LATERAL (
+    SELECT last_seq AS head_seq, created_at AS head_at FROM execution_batches
+    WHERE execution_id = taken.id ORDER BY first_seq DESC LIMIT 1) AS head ON true;
 
 -- name: next_wake
 -- The earliest future time an execution of the queues becomes claimable by the clock alone:
@@ -268,7 +296,7 @@ WITH doomed AS (
                  LIMIT %(batch)s::bigint FOR UPDATE SKIP LOCKED)
     RETURNING id
 ), journal AS (
-    DELETE FROM execution_events WHERE execution_id IN (SELECT id FROM doomed)
+    DELETE FROM execution_batches WHERE execution_id IN (SELECT id FROM doomed)
 ), inbox AS (
     DELETE FROM signals WHERE execution_id IN (SELECT id FROM doomed)
 )
