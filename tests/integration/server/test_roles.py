@@ -244,3 +244,15 @@ def test_tenant_ids_are_unique_and_well_formed(world: World) -> None:
             "email": world.a.users["viewer"].email, "password": "long-enough-1"}})
         assert taken.status_code == 409 and taken.json()["error"]["code"] == "user_exists"
         assert root.get("/api/v1/tenants/tenant-c").status_code == 404
+
+
+def test_an_email_of_any_characters_makes_a_user_and_a_location(world: World) -> None:
+    """Found by fuzzing as a tenant: a non-Latin-1 e-mail failed in the `Location` header
+    after the user was stored (a 500)."""
+    with world.as_user(world.a, "owner") as owner:
+        made = owner.post("/api/v1/users", json={"email": "zoë.名前@tenant-a.test",
+                                                 "password": "long-enough-1"})
+        assert made.status_code == 201, made.text
+        location = made.headers["location"]
+        assert location == "/api/v1/users/zo%C3%AB.%E5%90%8D%E5%89%8D@tenant-a.test"
+        assert ok(owner.get(location))["email"] == "zoë.名前@tenant-a.test"

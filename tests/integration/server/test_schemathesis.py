@@ -2,8 +2,9 @@
 
 Schemathesis generates requests from the OpenAPI document — valid ones and, in its negative
 mode, invalid ones (wrong types, missing fields, bodies that are not JSON) — and sends them to
-a uvicorn server on 127.0.0.1. Every answer must be no 5xx, have a documented status and
-content type, and match the documented response schema.
+a uvicorn server on 127.0.0.1, with an instance key and again with a tenant's admin key (the
+tenant-scoped code paths). Every answer must be no 5xx, have a documented status and content
+type, and match the documented response schema.
 
 Bounded for CI: a fixed seed, deterministic generation, at most `MAX_EXAMPLES` per operation
 (about 30 s for the whole API on a 2-CPU machine). The server's registry holds one workflow,
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from hypothesis import settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.specs.openapi.checks import (
@@ -34,6 +36,7 @@ from .conftest import Server, start_server, wait_for
 
 KEY = "schemathesis-key"
 MAX_EXAMPLES = 25
+TENANT_EXAMPLES = 10  # as a tenant's admin key: fewer, the instance sweep did the breadth
 START = "POST /api/v1/executions"
 STREAMING = "/api/v1/executions/live"  # endless by design: test_live and test_errors cover it
 ENDED_OR_ENQUEUED = {"completed", "failed", "cancelled", "pending"}
@@ -94,8 +97,12 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @schema.parametrize()
 def test_every_operation(case: schemathesis.Case, live: Server) -> None:
+    _call(case, live, KEY)
+
+
+def _call(case: schemathesis.Case, live: Server, key: str) -> None:
     try:
-        case.call_and_validate(base_url=live.url, headers={"Authorization": f"Bearer {KEY}"},
+        case.call_and_validate(base_url=live.url, headers={"Authorization": f"Bearer {key}"},
                                checks=CHECKS)
     except (FailureGroup, Failure) as exc:
         failures = exc.exceptions if isinstance(exc, FailureGroup) else (exc,)
@@ -104,6 +111,26 @@ def test_every_operation(case: schemathesis.Case, live: Server) -> None:
                                for f in failures):
             raise
         pytest.xfail(defect)
+
+
+@pytest.fixture(scope="module")
+def tenant_key(live: Server) -> str:
+    """An admin API key of a tenant: the same sweep, through the tenant-scoped code paths."""
+    with live.client(Authorization=f"Bearer {KEY}") as root:
+        made = root.post("/api/v1/tenants", json={"id": "fuzzed"})
+        assert made.status_code == 201, made.text
+        key = root.post("/api/v1/api-keys", json={"name": "fuzz", "role": "admin",
+                                                  "tenant_id": "fuzzed"})
+        assert key.status_code == 201, key.text
+        secret: str = key.json()["key"]
+        return secret
+
+
+@settings(max_examples=TENANT_EXAMPLES)
+@schema.parametrize()
+def test_every_operation_as_a_tenant(case: schemathesis.Case, live: Server,
+                                     tenant_key: str) -> None:
+    _call(case, live, tenant_key)
 
 
 def test_the_fuzzer_started_bounded_work(live: Server) -> None:

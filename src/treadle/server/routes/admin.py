@@ -24,6 +24,7 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
@@ -126,6 +127,11 @@ def _page(items: list[dict[str, Any]], next_cursor: str | None) -> JSON:
     return JSON({"items": items, "next_cursor": next_cursor})
 
 
+def _location(kind: str, ident: str) -> str:
+    """A `Location` header for a new resource (quoted: an e-mail may hold any character)."""
+    return f"/api/v1/{kind}/{quote(ident, safe='@')}"
+
+
 def _no_content() -> Response:
     return Response(status_code=204)
 
@@ -186,7 +192,7 @@ async def create_tenant(body: CreateTenant, request: Request, principal: Instanc
         await audit(request, "user.create", f"user:{owner.email}", {"role": "owner"},
                     tenant_id=tenant.id)
         view["owner"] = user_view(owner)
-    return JSON(view, status_code=201, headers={"Location": f"/api/v1/tenants/{tenant.id}"})
+    return JSON(view, status_code=201, headers={"Location": _location("tenants", tenant.id)})
 
 
 @router.get("/tenants", response_model=TenantPage, tags=["tenants"], responses=errors(400),
@@ -297,7 +303,7 @@ async def create_user(body: CreateUser, request: Request, principal: Admin) -> A
         raise ApiError(409, "user_exists", f"a user {email!r} exists already")
     await audit(request, "user.create", f"user:{email}", {"role": user.role},
                 tenant_id=tenant_id)
-    return JSON(user_view(user), status_code=201, headers={"Location": f"/api/v1/users/{email}"})
+    return JSON(user_view(user), status_code=201, headers={"Location": _location("users", email)})
 
 
 @router.get("/users", response_model=UserPage, tags=["users"], responses=errors(400),
