@@ -418,9 +418,10 @@ class _Parts:
             if pipeline is not None:
                 pipelines[name] = pipeline
         workflows = self.named_sections(raw, "workflows", WorkflowConfig)
+        types = {m.name: m.type for m in modules}
         for wf in workflows.values():
             if wf.is_http:
-                self.route_pipelines(wf, pipelines)
+                self.route_pipelines(wf, pipelines, types)
         return AppConfig(
             file=file,
             name=self.text(raw, "name", top, "top-level"),
@@ -553,10 +554,13 @@ class _Parts:
             path=path,
         )
 
-    def route_pipelines(self, wf: WorkflowConfig, pipelines: dict[str, PipelineConfig]) -> None:
+    def route_pipelines(self, wf: WorkflowConfig, pipelines: dict[str, PipelineConfig],
+                        module_types: Mapping[str, str]) -> None:  # fmt: skip
         """Add the inline pipelines of `wf`'s routes (`pipeline: {steps}` or `steps:`, as the
         Go engine's configureRoutePipelines reads them) to `pipelines`, each named
-        `"<METHOD> <path>"` and triggered by its route."""
+        `"<METHOD> <path>"` and triggered by its route. A route whose `handler` is an
+        `api.query` / `api.command` module is answered as that Go handler answers
+        (`PipelineTriggerConfig.extra["cqrs"]`)."""
         routes = wf.config.get("routes")
         for i, route in enumerate(routes if isinstance(routes, list) else []):
             at: KeyPath = (*wf.config_path, "routes", i)
@@ -586,7 +590,10 @@ class _Parts:
                     trigger_config[key] = route[key]
             if isinstance(wf.config.get("router"), str):
                 trigger_config["router"] = wf.config["router"]
-            trigger = PipelineTriggerConfig("http", trigger_config, path=at, config_path=at)
+            handler = module_types.get(str(route.get("handler") or ""), "")
+            extra = {"cqrs": handler[4:]} if handler in ("api.query", "api.command") else {}
+            trigger = PipelineTriggerConfig("http", trigger_config, extra, path=at,
+                                            config_path=at)  # fmt: skip
             pipelines[name] = replace(pipeline, trigger=trigger)
 
     def named_sections(

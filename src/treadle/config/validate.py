@@ -380,6 +380,12 @@ class _Checker:
         plan = collect_handlers(self.app)
         for at, message in plan.problems:
             self.error(at, message)
+        for cfg in self.app.modules:
+            delegate = cfg.config.get("delegate")
+            if cfg.type in ("api.query", "api.command") and isinstance(delegate, str) \
+                    and delegate:  # fmt: skip
+                self.module_of((*cfg.path, "config", "delegate"), delegate, HTTP_HANDLER,
+                               "http.handler")  # fmt: skip
         for section in plan.sections:
             if section.router:
                 self.module_of((*section.at, "router"), section.router, "http.router", "router")
@@ -413,8 +419,8 @@ class _Checker:
             self.module_of((*fwd.at, "name"), fwd.handler, MESSAGE_HANDLER, "messaging.handler")
         for job in plan.jobs:
             if self.module_of((*job.at, "scheduler"), job.scheduler, "scheduler", "scheduler"):
-                cfg = self.app.module(job.scheduler)
-                if cfg is not None and not cfg.config.get("cronExpression"):
+                scheduler = self.app.module(job.scheduler)
+                if scheduler is not None and not scheduler.config.get("cronExpression"):
                     self.error((*job.at, "scheduler"), f"scheduler {job.scheduler!r} has no "
                                "cronExpression to run jobs on")  # fmt: skip
             self.module_of((*job.at, "job"), job.job, MESSAGE_HANDLER, "messaging.handler")

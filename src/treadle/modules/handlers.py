@@ -1,5 +1,5 @@
-"""Handler modules of the Go project's `workflows:` sections: http.handler, messaging.handler,
-data.transformer and state.connector.
+"""Handler modules of the Go project's `workflows:` sections: http.handler, api.query,
+api.command, messaging.handler, data.transformer and state.connector.
 
 In GoCodeAlone/workflow, `workflows: http: routes:` entries name an HTTP handler module
 (`handler: users-api`), `workflows: messaging: subscriptions:` a message handler module and
@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import deque
-from typing import Any
+from typing import Any, ClassVar
 
 from treadle.modules.base import BuildContext, Module, ModuleSet
 from treadle.modules.registry import register
@@ -84,6 +84,90 @@ for a real endpoint.
 )
 def _http_handler(name: str, config: dict[str, Any], ctx: BuildContext) -> SimpleHTTPHandler:
     return SimpleHTTPHandler(name, config)
+
+
+# -- api.query / api.command -----------------------------------------------------------------
+
+
+class CQRSHandler(Module):
+    """Go's QueryHandler / CommandHandler without registered functions: the routes that name
+    it run their inline pipelines (see `treadle.triggers.http`); any other request goes to the
+    `delegate` module, else `404 {"error": "unknown query: <last path segment>"}`."""
+
+    kind: ClassVar[str] = ""
+
+    def __init__(self, name: str, config: dict[str, Any]) -> None:
+        super().__init__(name, config)
+        self.delegate_name = str(config.get("delegate") or "")
+        self.delegate: Any = None
+
+    async def init(self, modules: ModuleSet) -> None:
+        if self.delegate_name:
+            found = modules.get(self.delegate_name)
+            if not callable(getattr(found, "handle_http", None)):
+                raise ValueError(f"{self.type} {self.name!r}: delegate {self.delegate_name!r} "
+                                 "is not a module that answers HTTP requests")  # fmt: skip
+            self.delegate = found
+
+    async def handle_http(self, request: HTTPRequest) -> HTTPResponse:
+        if self.delegate is not None:
+            response: HTTPResponse = await self.delegate.handle_http(request)
+            return response
+        last = request.path.rstrip("/").rsplit("/", 1)[-1]
+        return HTTPResponse(404, [("Content-Type", "application/json")],
+                            go_json({"error": f"unknown {self.kind}: {last}"}))  # fmt: skip
+
+
+class QueryHandler(CQRSHandler):
+    type = "api.query"
+    kind = "query"
+
+
+class CommandHandler(CQRSHandler):
+    type = "api.command"
+    kind = "command"
+
+
+def _cqrs_doc(kind: str, verb: str) -> str:
+    return f"""
+The Go project's `api.{kind}` handler ({verb}). Routes of a `workflows: http:` section that
+name it (`handler: <name>`) and carry an inline `pipeline: {{steps: [...]}}` run that
+pipeline; as in Go, a pipeline that sets no response (no `step.json_response`) answers `200`
+with its output as JSON, and a failure `500 {{"error": "..."}}`. Other requests go to the
+`delegate` module (one that answers HTTP requests, e.g. an `api.handler`), else answer
+`404 {{"error": "unknown {kind}: <last path segment>"}}`.
+"""
+
+
+_CQRS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "delegate": {"type": "string", "description": "Module answering requests that have "
+                     "no route pipeline."},
+        "description": _DESCRIPTION,
+    },
+}
+
+
+@register("api.query", category="http", provides=("http.handler",),
+          doc=_cqrs_doc("query", "reads, usually `GET`"), schema=_CQRS_SCHEMA,
+          example="""
+- name: queries
+  type: api.query
+""")  # fmt: skip
+def _query(name: str, config: dict[str, Any], ctx: BuildContext) -> CQRSHandler:
+    return QueryHandler(name, config)
+
+
+@register("api.command", category="http", provides=("http.handler",),
+          doc=_cqrs_doc("command", "writes, usually `POST`/`PUT`/`DELETE`"),
+          schema=_CQRS_SCHEMA, example="""
+- name: commands
+  type: api.command
+  config: {delegate: orders-api}
+""")  # fmt: skip
+def _command(name: str, config: dict[str, Any], ctx: BuildContext) -> CQRSHandler:
+    return CommandHandler(name, config)
 
 
 # -- messaging.handler -----------------------------------------------------------------------
@@ -242,5 +326,6 @@ def _connector(name: str, config: dict[str, Any], ctx: BuildContext) -> StateCon
     return StateConnector(name, config)
 
 
-__all__ = ["DataTransformer", "SimpleHTTPHandler", "SimpleMessageHandler", "StateConnector",
+__all__ = ["CQRSHandler", "CommandHandler", "DataTransformer", "QueryHandler",
+           "SimpleHTTPHandler", "SimpleMessageHandler", "StateConnector",
            "go_json"]  # fmt: skip

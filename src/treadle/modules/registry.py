@@ -43,7 +43,7 @@ PROVIDERS: list[str] = ["treadle.statemachine.provider"]
 GO_ONLY_TYPES = frozenset({
     "http.proxy", "http.simple_proxy", "httpserver.modular",
     "httpclient.modular", "chimux.router", "reverseproxy", "auth.modular", "auth.user-store",
-    "api.command", "api.query", "messaging.broker.eventbus",
+    "messaging.broker.eventbus",
     "messaging.kafka", "messaging.nats", "database.modular",
     "persistence.store", "processing.step", "license.validator", "platform.provider",
     "platform.resource", "platform.context", "log.collector", "observability.otel",

@@ -13,6 +13,10 @@ As in the Go project (`module/http_trigger.go`):
   `error_status` answers that status with `{"error": message}`; any other failure is
   `500 Error triggering workflow: ...` (text, as Go's `http.Error`).
 
+The inline pipeline of a Go route whose handler is an `api.query` / `api.command` module is
+answered as those handlers answer: without a `response_status`, `200` with the pipeline's
+output as JSON; a failure (other than a step's `error_status`) `500 {"error": message}`.
+
 Every response carries `X-Treadle-Execution-Id`. A pipeline still running after the
 timeout (route `timeout`, else the http.server's `writeTimeout`, default 30s) is answered
 `202` with its execution id and goes on running.
@@ -142,7 +146,7 @@ class HTTPTriggerRoute:
                                       "execution_id": handle.id}, 202)  # fmt: skip
         except ExecutionFailedError as exc:
             self.dispatcher.observe(spec.target, "failed", started)
-            response = _failure_response(exc)
+            response = _failure_response(exc, json_errors=bool(spec.cqrs))
         except ExecutionCancelledError as exc:
             self.dispatcher.observe(spec.target, "cancelled", started)
             response = text_response(f"Error triggering workflow: {exc}", 500)
@@ -161,12 +165,14 @@ class HTTPTriggerRoute:
             found = response_from(output)
             if found is not None:
                 return found
+        if self.spec.cqrs:
+            return json_response(result, 200)
         if any("_pipeline_output" in o for o in outputs) and result is not None:
             return json_response(result, 200)
         return json_response({"status": "workflow triggered"}, 202)
 
 
-def _failure_response(exc: ExecutionFailedError) -> HTTPResponse:
+def _failure_response(exc: ExecutionFailedError, *, json_errors: bool = False) -> HTTPResponse:
     error = exc.error
     args = error.get("args") if isinstance(error.get("args"), list) else None
     if error.get("type") == STEP_ERROR and args and len(args) >= 3:
@@ -174,6 +180,8 @@ def _failure_response(exc: ExecutionFailedError) -> HTTPResponse:
         if status is not None and 400 <= status <= 599:
             return json_response({"error": str(args[0])}, status)
     message = error.get("message") or str(exc)
+    if json_errors:
+        return json_response({"error": str(message)}, 500)
     return text_response(f"Error triggering workflow: {message}", 500)
 
 

@@ -65,6 +65,10 @@ class HTTPRouteSpec:
     timeout: Any = None
     trigger: str = ""
     at: KeyPath = ()
+    cqrs: str = ""
+    """`query` / `command`: the inline pipeline of a Go `workflows: http:` route whose
+    handler is an api.query / api.command module — answered as that handler answers (see
+    `treadle.triggers.http`)."""
 
 
 @dataclass(slots=True)
@@ -201,8 +205,11 @@ def collect_triggers(app: AppConfig) -> TriggerPlan:
             continue
         t = pipeline.trigger
         at = t.config_path if t.config_path is not None else (*t.path, "config")
+        first = len(plan.routes)
         reader.trigger(t.type, t.config, at, f"pipeline:{name}",
                        default_workflow=f"{PIPELINE_PREFIX}{name}")
+        for route in plan.routes[first:]:
+            route.cqrs = str(t.extra.get("cqrs") or "")
     return plan
 
 

@@ -108,7 +108,7 @@ def test_unknown_types_list_the_known_ones(tmp_path: Path) -> None:
         build_modules(app)
     message = info.value.errors[0].message
     assert "unknown module type 'storage.sqlit' (did you mean 'storage.sqlite'?)" in message
-    assert "known module types: api.handler, auth.jwt," in message
+    assert "known module types: api.command, api.handler, api.query, auth.jwt," in message
     with pytest.raises(ConfigError, match="known module types"):
         default_registry.get("nope")
 

@@ -297,3 +297,57 @@ async def test_api_handler_is_an_in_memory_rest_resource(build: Build, tmp_path:
     # transitions need a state machine engine
     assert await call("PUT", "/api/items/2/transition", {"transition": "go"}) == \
         (500, {"error": "Workflow engine not found"})
+
+
+CQRS = """
+modules:
+  - {name: queries, type: api.query}
+  - {name: commands, type: api.command, config: {delegate: legacy}}
+  - {name: legacy, type: http.handler}
+workflows:
+  http:
+    routes:
+      - method: GET
+        path: /api/v1/stats
+        handler: queries
+        pipeline:
+          steps:
+            - {name: count, type: step.set, config: {values: {total: 3}}}
+      - method: POST
+        path: /api/v1/orders
+        handler: commands
+        pipeline:
+          steps:
+            - name: check
+              type: step.validate
+              config:
+                strategy: json_schema
+                schema: {type: object, required: [body],
+                         properties: {body: {type: object, required: [id]}}}
+            - {name: made, type: step.json_response, config: {status: 201, body: {ok: true}}}
+      - {method: GET, path: /api/v1/other, handler: queries}
+      - {method: POST, path: /api/v1/legacy, handler: commands}
+"""
+
+
+async def test_query_and_command_handlers_answer_as_in_go(build: Build) -> None:
+    runtime = build(CQRS)
+    await runtime.start()
+    stats = await runtime.handle(request("GET", "/api/v1/stats"))
+    body = json.loads(stats.body)
+    assert stats.status == 200 and body["total"] == 3 and body["path"] == "/api/v1/stats"
+    made = await runtime.handle(request("POST", "/api/v1/orders", {"id": "o1"}))
+    assert (made.status, json.loads(made.body)) == (201, {"ok": True})
+    refused = await runtime.handle(request("POST", "/api/v1/orders", {"x": 1}))
+    assert refused.status == 500
+    assert "'id' is a required property" in json.loads(refused.body)["error"]
+    other = await runtime.handle(request("GET", "/api/v1/other"))
+    assert (other.status, json.loads(other.body)) == (404, {"error": "unknown query: other"})
+    legacy = await runtime.handle(request("POST", "/api/v1/legacy"))
+    assert json.loads(legacy.body)["handler"] == "legacy"  # the delegate answered
+
+
+def test_a_delegate_must_answer_http(tmp_path: Path) -> None:
+    (tmp_path / "app.yaml").write_text(CQRS.replace("delegate: legacy", "delegate: queries2"))
+    report = check_config(load_config(tmp_path / "app.yaml"))
+    assert [e.key for e in report.errors] == ["modules[1].config.delegate"]

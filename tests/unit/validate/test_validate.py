@@ -64,7 +64,8 @@ def test_messages_name_the_problem_and_the_known_choices() -> None:
     found = _where(validate_config(FIXTURES / "broken_app.yaml", env={}))
     unknown = found["modules[0].type"][1]
     assert "unknown module type 'http.sever' (did you mean 'http.server'?)" in unknown
-    assert "known module types: api.handler, auth.jwt, cache.modular" in unknown
+    assert "known module types: api.command, api.handler, api.query, auth.jwt, cache.modular" \
+        in unknown
     assert "not supported by Treadle" in found["modules[6].type"][1]
     assert found["modules[2].name"][1] == "dependsOn cycle: a -> b -> a"
     assert "dependsOn unknown module 'nowhere'" in found["modules[1].dependsOn"][1]
