@@ -8,6 +8,7 @@ backends, from separate processes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import threading
 from collections import Counter
@@ -260,3 +261,49 @@ async def test_racing_consumers_of_one_signal(store: Store, store_url: str) -> N
     assert results.count(True) == 1
     assert await store.signals("a") == []
     assert [e.type for e in await store.events("a")] == ["execution.started", "signal.received"]
+
+
+async def test_writes_of_one_turn_stand_or_fall_alone(store: Store) -> None:
+    # Writes issued together (SQLite commits them as one group): the refused ones raise and
+    # write nothing, the others land whole.
+    for name in ("a", "b", "c"):
+        await make(store, name, owner="w", lease_until=T0 + 60)
+
+    async def append(name: str, expected: int) -> str:
+        try:
+            await store.append(name, [ev(name, expected + 1), ev(name, expected + 2)],
+                               expected_seq=expected, owner="w",
+                               update=RowUpdate(ExecutionStatus.COMPLETED, finished_at=T0))
+        except JournalConflictError:
+            return f"{name}: refused"
+        return f"{name}: ok"
+
+    async def create(name: str) -> str:
+        try:
+            await store.create(row(name), [started(name)])
+        except JournalConflictError:
+            return f"{name}: exists"
+        return f"{name}: created"
+
+    results = await asyncio.gather(append("a", 1), append("b", 5), create("a"), create("d"),
+                                   append("c", 1))
+    assert results == ["a: ok", "b: refused", "a: exists", "d: created", "c: ok"]
+    assert [e.seq for e in await store.events("a")] == [1, 2, 3]
+    assert [e.seq for e in await store.events("b")] == [1]
+    assert [e.seq for e in await store.events("d")] == [1]
+    statuses = {n: (await store.get(n)) for n in "abcd"}
+    assert {n: str(r.status) for n, r in statuses.items() if r is not None} == {
+        "a": "completed", "b": "running", "c": "completed", "d": "running"}
+
+
+async def test_a_write_cancelled_before_it_ran_writes_nothing_or_all(store: Store) -> None:
+    await make(store, "a", owner="w", lease_until=T0 + 60)
+    task = asyncio.ensure_future(store.append("a", [ev("a", 2)], expected_seq=1, owner="w"))
+    await asyncio.sleep(0)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    seqs = [e.seq for e in await store.events("a")]
+    assert seqs in ([1], [1, 2])  # whole or nothing, never torn
+    if store.url.startswith("sqlite"):
+        assert seqs == [1]  # still queued for its group: dropped

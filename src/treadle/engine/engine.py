@@ -71,7 +71,8 @@ class Handle:
 
     async def result(self, timeout: float | None = None) -> Any:
         """Wait for the execution to end; its output, or ExecutionFailed/CancelledError."""
-        status, output, error = await asyncio.wait_for(self.engine.outcome(self.id), timeout)
+        async with asyncio.timeout(timeout):  # no task of its own, unlike wait_for
+            status, output, error = await self.engine.outcome(self.id)
         if status == ExecutionStatus.COMPLETED:
             return output
         if status == ExecutionStatus.CANCELLED:

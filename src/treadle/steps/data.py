@@ -118,6 +118,22 @@ def _validator(schema_json: str) -> Any:
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
 
+_BY_IDENTITY: dict[int, tuple[dict[str, Any], Any]] = {}
+
+
+def _validator_of(schema: dict[str, Any]) -> Any:
+    """The validator of `schema`. A step's raw `schema` is the same object on every run, so
+    it is found by identity (kept alive with it) before falling back to its JSON text."""
+    found = _BY_IDENTITY.get(id(schema))
+    if found is not None and found[0] is schema:
+        return found[1]
+    validator = _validator(json.dumps(schema, sort_keys=True))
+    if len(_BY_IDENTITY) >= 256:
+        _BY_IDENTITY.clear()
+    _BY_IDENTITY[id(schema)] = (schema, validator)
+    return validator
+
+
 def _validate_source(config: dict[str, Any], ctx: PipelineContext) -> Any:
     source = config.get("source")
     if not source:
@@ -171,8 +187,10 @@ with its path.
 async def validate(config: dict[str, Any], ctx: PipelineContext) -> dict[str, Any]:
     data = _validate_source(config, ctx)
     if (config.get("strategy") or "required_fields") == "json_schema":
-        errors = sorted(_validator(json.dumps(config["schema"], sort_keys=True))
-                        .iter_errors(data), key=lambda e: list(e.absolute_path))  # fmt: skip
+        validator = _validator_of(config["schema"])
+        if validator.is_valid(data):
+            return {}
+        errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
         if errors:
             problems = "; ".join(
                 f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"
