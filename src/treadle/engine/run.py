@@ -235,8 +235,6 @@ class Run:
                 return decided[1]
             else:
                 args, kwargs = decided[1]
-        if self.values_pending and not (sf.pure and compensates is None):
-            await self.flush()  # what a step with effects may use is durable before it runs
         if self.mocks and name in self.mocks:
             mock = self.mocks[name]
             await self._pause(float(mock.get("delay_ms") or 0) / 1000)
@@ -252,6 +250,10 @@ class Run:
         self.emit(EventType.STEP_STARTED, started)
         self.emit(EventType.STEP_INPUT_RECORDED,
                   {"pos": pos, "step_name": name, "input": to_json_input(args, kwargs)})
+        if self.values_pending and not (sf.pure and compensates is None):
+            # What a step with effects may use is durable before it runs (with its start:
+            # emitted first, parallel branches keep their call order in the journal).
+            await self.flush()
         while True:
             t0 = time.perf_counter()
             try:

@@ -236,6 +236,8 @@ def test_dead_letters_list_get_replay_and_discard(srv: Server) -> None:
         everything = client.post("/api/v1/dlq/pipelines/pay/replay-all").json()
         assert [r["replay_of"] for r in everything["replayed"]] == [ids[2], new]
         assert everything["count"] == 2
+        for replay in everything["replayed"]:  # they fail again, into the queue
+            assert finished(client, replay["execution_id"])["status"] == "failed"
         page = client.get("/api/v1/dlq/pipelines/pay", params={"limit": 1}).json()
         assert len(page["messages"]) == 1 and page["next_cursor"] is not None
         assert client.get("/api/v1/dlq/pipelines/pay",
