@@ -13,7 +13,9 @@ transaction (each in its own savepoint, so one that is refused does not undo the
 is committed before any of them returns. A commit costs a WAL write per page it changed, and
 the executions of one group share most of their index pages: under load, many executions
 cost little more than one. A call whose task is cancelled before the group commits writes
-nothing.
+nothing. Waiting for the group costs a turn of the loop, so while writes come one at a time
+(a single sequential workflow) they are committed at once, with a grouped write now and then
+to notice when others come.
 
 Wake-ups (`Notifier`) reach the engines of this process that use the same file at once; other
 processes cannot be told, so listeners say `complete = False` and their users keep polling.
@@ -60,6 +62,8 @@ _ACTIVE = ("pending", "running", "suspended")
 _HUBS: weakref.WeakValueDictionary[str, LocalHub] = weakref.WeakValueDictionary()
 _HUBS_LOCK = threading.Lock()
 T = TypeVar("T")
+_SOLO_GROUPS = 8  # after this many single-write groups in a row, write at once...
+_PROBE_EVERY = 16  # ...except every 16th write, which waits for a group to see if others come
 Work = Callable[[sqlite3.Connection], Any]
 
 
@@ -103,6 +107,8 @@ class SQLiteStore:
         self._memory_locks = LocalLocks() if self.path == ":memory:" else None
         self._group: list[tuple[Work, asyncio.Future[Any]]] = []
         self._group_loop: asyncio.AbstractEventLoop | None = None
+        self._solo = 0  # groups in a row that had a single write
+        self._writes = 0
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -184,6 +190,10 @@ class SQLiteStore:
 
     async def _grouped(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work` in the transaction of this turn's group (see the module docs)."""
+        self._writes += 1
+        if not self._group and self._solo >= _SOLO_GROUPS and self._writes % _PROBE_EVERY:
+            with self._write() as conn:  # nobody to group with lately: no loop turn to wait
+                return work(conn)
         loop = asyncio.get_running_loop()
         if self._group and self._group_loop is not loop:
             self._commit_group()  # another loop's group (a store shared across loops)
@@ -199,6 +209,7 @@ class SQLiteStore:
         group = [(work, future) for work, future in group if not future.done()]
         if not group:
             return
+        self._solo = self._solo + 1 if len(group) == 1 else 0
         results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
             with self._write() as conn:
