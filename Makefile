@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo examples test unit lint services bench clean
+.PHONY: install demo examples test unit lint services browser bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,7 +29,11 @@ lint: install
 services:  ## start the machine's PostgreSQL, Redis, NATS... if they are down
 	bash scripts/services.sh
 
-test: install services lint  ## install, then run every test
+browser:  ## Debian's Chromium for the web UI's tests (Playwright drives it; no browser download)
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq chromium >/dev/null; } || echo "make: could not install chromium: the UI tests will skip (fail in CI)" >&2
+
+test: install services browser lint  ## install, then run every test
 	$(PY) -m pytest -q
 
 unit: install

@@ -111,8 +111,9 @@ function waterfall(timeline) {
   const rows = timeline.steps.map((step) => {
     const at = step.started_at ? Date.parse(step.started_at) - start : 0;
     const width = Math.max(0.2, 100 * (step.duration_ms || 0) / span);
-    const bar = el("div", { class: "bar " + step.status,
-      style: `margin-left:${(100 * at / span).toFixed(2)}%;width:${width.toFixed(2)}%` });
+    const bar = el("div", { class: "bar " + step.status });
+    bar.style.marginLeft = `${(100 * at / span).toFixed(2)}%`;  // CSSOM: the CSP forbids style=""
+    bar.style.width = `${width.toFixed(2)}%`;
     const details = el("tr", { hidden: true }, el("td", { colspan: 6 },
       el("div", {}, "input"), el("pre", {}, json(step.input)),
       el("div", {}, "output"), el("pre", {}, json(step.output)),
@@ -127,12 +128,33 @@ function waterfall(timeline) {
     "timeline"].map((h) => el("th", {}, h)))), el("tbody", {}, rows.flat()));
 }
 
-async function execution(id) {
+// A page of an execution that is still moving reloads itself (twice a second) until it ends,
+// pauses or is left; after an action (cancel, resume...) it follows for up to 20 s whatever
+// the state, as the engine applies the action in the background. It never reloads while the
+// user is typing in it.
+let following = null;
+const FOLLOW_AFTER_ACTION = 40;
+
+async function execution(id, follow = 0) {
+  clearTimeout(following);
+  const here = location.hash;
   const path = "/executions/" + encodeURIComponent(id);
   const [timeline, paused] = await Promise.all([api("GET", path + "/timeline"),
     api("GET", path + "/breakpoint")]);
-  const refresh = () => execution(id).catch((e) => toast(e.message));
+  const reload = (n) => execution(id, n).catch((e) => toast(e.message));
+  const refresh = () => reload(FOLLOW_AFTER_ACTION);
   const done = ["completed", "failed", "cancelled"].includes(timeline.status);
+  const moving = ["pending", "running"].includes(timeline.status);
+  if (!done && (follow > 0 || (moving && !paused.paused))) {
+    const tick = () => {
+      if (location.hash !== here) return;
+      const editing = document.activeElement && view.contains(document.activeElement) &&
+        ["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement.tagName);
+      if (editing) following = setTimeout(tick, 500);  // never replace what the user types
+      else reload(Math.max(0, follow - 1));
+    };
+    following = setTimeout(tick, 500);
+  }
   const started = (answer) => { location.hash = "#/execution/" + encodeURIComponent(answer.id); };
 
   const mode = el("select", {}, ["exact", "modified", "step_from"].map((m) => el("option", {}, m)));
@@ -152,7 +174,7 @@ async function execution(id) {
     done ? null : action("Cancel", async () => { await api("POST", path + "/cancel", {}); refresh(); }),
     ["failed", "cancelled"].includes(timeline.status)
       ? action("Retry", async () => started(await api("POST", path + "/retry", {}))) : null,
-    action("Refresh", refresh),
+    action("Refresh", () => reload(0)),
     el("a", { href: "#/diff" + query({ left: id }) }, "Diff with…"));
 
   let breakpoint = null;
@@ -192,10 +214,11 @@ let stopLive = null;
 async function live(params) {
   const pipeline = el("input", { placeholder: "pipeline (all)", value: params.get("pipeline") || "" });
   const body = el("tbody");
+  const state = el("span", { id: "live-state" }, "connecting");
   const form = el("form", { class: "row", onsubmit: (e) => {
     e.preventDefault();
     location.hash = "#/live" + query({ pipeline: pipeline.value });
-  } }, pipeline, el("button", { type: "submit" }, "Follow"));
+  } }, pipeline, el("button", { type: "submit" }, "Follow"), state);
   show(el("h2", {}, "Live"), form, el("table", {}, el("thead", {}, el("tr", {},
     ["at", "event", "execution", "pipeline", "step", "details"].map((h) => el("th", {}, h)))), body));
   const controller = new AbortController();
@@ -208,13 +231,14 @@ async function live(params) {
   let event = "message";
   for (;;) {
     const { value, done } = await reader.read();
-    if (done) return;
+    if (done) { state.textContent = "ended"; return; }
     buffer += value;
     let cut;
     while ((cut = buffer.indexOf("\n")) >= 0) {
       const line = buffer.slice(0, cut).replace(/\r$/, "");
       buffer = buffer.slice(cut + 1);
-      if (line.startsWith("event:")) event = line.slice(6).trim();
+      if (line.startsWith(": subscribed")) state.textContent = "following";  // nothing is missed from here
+      else if (line.startsWith("event:")) event = line.slice(6).trim();
       else if (line.startsWith("data:")) {
         const data = JSON.parse(line.slice(5));
         const { at, execution_id: ex, pipeline: p, step, ...rest } = data;
@@ -295,9 +319,11 @@ const ROUTES = { executions, live, diff, dlq, dashboard };
 
 async function route() {
   if (stopLive) { stopLive(); stopLive = null; }
+  clearTimeout(following);
   const [path, search] = (location.hash.slice(1) || "/executions").split("?");
   const params = new URLSearchParams(search || "");
   const parts = path.split("/").filter(Boolean);
+  show();  // a page that fails to load shows its error, not the previous page
   try {
     if (parts[0] === "execution" && parts[1]) await execution(decodeURIComponent(parts[1]));
     else await (ROUTES[parts[0]] || executions)(params);
