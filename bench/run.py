@@ -44,7 +44,7 @@ from workloads import (
     bench_throughput,
     parse_stores,
 )
-from yaml_benches import bench_jq, bench_validate
+from yaml_benches import bench_jq, bench_validate, bench_yaml_step
 
 RESULTS = REPO / "bench" / "results"
 
@@ -86,6 +86,8 @@ BENCHES = [
           storeless=bench_jq),
     Bench("yaml_validate", "step.validate json_schema on one order event -> us/event",
           storeless=bench_validate),
+    Bench("yaml_step", "pipeline interpreter per step (11 step.set vs 1), journal included -> us",
+          per_store=bench_yaml_step),
     Bench("pg_commit", "raw psycopg: round trip, INSERT + commit, without the WAL flush",
           per_store=bench_pg_commit),
     Bench("pg_step_profile", "a PostgreSQL step taken apart: store calls, statements, trips",

@@ -15,6 +15,12 @@
 Each figure is the median over repetitions of a batch (`Plan.reps`); one call is the step's
 `impl(config, ctx)` as the pipeline interpreter awaits it, with a fresh `PipelineContext`.
 
+- `yaml_step` (per store): the pipeline interpreter's cost per step, journal included — a
+  pipeline of 11 `step.set` steps against one of 1 (each sets one key from a template), run
+  start → result, in CPU time of the thread; (11 - 1) / 10 is the cost of a step (target:
+  under 50 µs plus the journal write; data steps are pure, so on a durable store they add no
+  write of their own).
+
     .venv/bin/python bench/run.py --only yaml_jq,yaml_validate
     .venv/bin/python bench/yaml_benches.py          # both, the table only
 """
@@ -30,7 +36,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from common import Result, Summary, Target, format_table, result
-from workloads import Plan
+from workloads import Plan, StoreSpec, fresh_url
 
 JQ_TARGET = Target(10_000.0, ">=")
 VALIDATE_TARGET = Target(1000.0)  # µs per event
@@ -274,6 +280,51 @@ def bench_validate(plan: Plan) -> list[Result]:
         result("yaml_validate", "-", "uncached_us", "us", Summary.of(build_us),
                note="a validator built for every event (jsonschema builds lazily, so the "
                     "cache saves little; the schema itself is checked once, at load)"),
+    ]
+
+
+STEP_TARGET = Target(50.0)  # µs per step: the issue's interpreter overhead
+
+
+def _steps_app(n: int) -> str:
+    steps = "".join(f"      - {{name: s{i}, type: step.set, config: {{values: "
+                    f"{{k{i}: \"{{{{ .id }}}}-{i}\"}}}}}}\n" for i in range(n))
+    return f"name: steps\npipelines:\n  p{n}:\n    steps:\n{steps}"
+
+
+def bench_yaml_step(store: StoreSpec, plan: Plan) -> list[Result]:
+    """Per-step cost of the pipeline interpreter on `store` (11 steps against 1)."""
+    import treadle
+    from treadle.config.loader import load_config_text
+    from treadle.pipelines import load_application
+
+    async def main(url: str) -> tuple[list[float], list[float]]:
+        engine = treadle.Engine(url, registry=treadle.Registry())
+        apps = {n: load_application(load_config_text(_steps_app(n)), registry=engine.registry)
+                for n in (1, 11)}
+        samples: dict[int, list[float]] = {1: [], 11: []}
+        batch = plan.reps(100, 20)
+        try:
+            for rep in range(plan.reps(30, 5) + 2):
+                for n, app in apps.items():
+                    t0 = time.thread_time_ns()  # CPU: what other processes' load moves least
+                    for i in range(batch):
+                        await app.run_pipeline(engine, f"p{n}", {"id": i})
+                    if rep >= 2:  # warm-up
+                        samples[n].append((time.thread_time_ns() - t0) / batch / 1000)
+        finally:
+            await engine.close()
+        return samples[1], samples[11]
+
+    with fresh_url(store) as url:
+        one, eleven = asyncio.run(main(url))
+    per_step = [(b - a) / 10 for a, b in zip(one, eleven, strict=True)]
+    return [
+        result("yaml_step", store.label, "per_step_us", "us", Summary.of(per_step),
+               target=STEP_TARGET,
+               note="(pipeline of 11 step.set - pipeline of 1) / 10, start -> result, CPU"),
+        result("yaml_step", store.label, "pipeline_1_us", "us", Summary.of(one),
+               note="a 1-step pipeline, start -> result, CPU (the execution's fixed cost)"),
     ]
 
 
