@@ -10,7 +10,8 @@ Targets (issue 5): the timeline of a 50-step execution served in under 20 ms; a 
 - **sse**: a client follows `GET /api/v1/executions/live?pipeline=…` while executions of a
   1-step workflow are started 50 times a second; each event's delay is the time the client
   read it minus the `at` of the event (when the journal append happened, same clock, 1 ms
-  resolution).
+  resolution). **sse_load**: the same while `http_start`'s closed loop starts executions as
+  fast as 8 connections go (the stream follows those executions).
 
     .venv/bin/python bench/control_plane_benches.py               # SQLite, JSON on stdout
     .venv/bin/python bench/run.py --only control_plane --stores sqlite:normal
@@ -24,13 +25,15 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 from common import Result, Target
-from http_benches import API_KEY, percentile, serving
+from http_benches import API_KEY, ENDPOINTS, _new_loop, closed_loop, percentile, serving
+from http_benches import FLOWS as START_FLOWS
 from workloads import Plan, StoreSpec, parse_stores
 
 TIMELINE_50 = Target(20.0)
@@ -93,8 +96,10 @@ def _stats(values: list[float]) -> dict[str, float]:
             "p99_ms": round(percentile(values, 99), 3), "max_ms": round(max(values), 3)}
 
 
-def _sse(base: str, executions: int) -> dict[str, Any]:
-    """Follow the live stream while `executions` are started at 50/s; each event's delay."""
+def _follow(base: str, pipeline: str, executions: int, drive: Callable[[], Any]
+            ) -> dict[str, Any]:
+    """Follow the live stream of `pipeline` while `drive()` starts `executions` of it; the
+    delay of each event, append to client."""
     headers = {"X-API-Key": API_KEY}
     delays: list[float] = []
     ended: set[str] = set()
@@ -105,7 +110,7 @@ def _sse(base: str, executions: int) -> dict[str, Any]:
         try:
             with httpx.Client(base_url=base, headers=headers, timeout=None) as client, \
                     client.stream("GET", "/api/v1/executions/live",
-                                  params={"pipeline": "bench-live"}) as stream:
+                                  params={"pipeline": pipeline}) as stream:
                 kind = ""
                 for line in stream.iter_lines():
                     if line.startswith(":"):
@@ -131,33 +136,64 @@ def _sse(base: str, executions: int) -> dict[str, Any]:
     reader.start()
     if not subscribed.wait(10):
         raise RuntimeError("the live stream did not answer")
-    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
-        for i in range(executions):
-            due = time.perf_counter() + 0.02
-            if client.post("/api/v1/executions",
-                           json={"workflow": "bench-live", "input": i}).status_code != 201:
-                raise RuntimeError("a start failed")
-            time.sleep(max(0.0, due - time.perf_counter()))
-    reader.join(60)
+    extra = drive()
+    reader.join(120)
     if failure:
         raise RuntimeError(f"the stream failed: {failure[0]!r}")
     if reader.is_alive():
         raise RuntimeError(f"only {len(ended)} of {executions} executions were seen ending")
-    return {"executions": executions, "events": len(delays), **_stats(delays)}
+    return {"executions": executions, "events": len(delays), **_stats(delays), **extra}
+
+
+def _paced(base: str, executions: int) -> Callable[[], dict[str, Any]]:
+    """Start `executions` of bench-live, 50 a second."""
+
+    def drive() -> dict[str, Any]:
+        with httpx.Client(base_url=base, headers={"X-API-Key": API_KEY}, timeout=30) as client:
+            for i in range(executions):
+                due = time.perf_counter() + 0.02
+                if client.post("/api/v1/executions",
+                               json={"workflow": "bench-live", "input": i}).status_code != 201:
+                    raise RuntimeError("a start failed")
+                time.sleep(max(0.0, due - time.perf_counter()))
+        return {"starts_per_s": 50}
+
+    return drive
+
+
+def _loaded(port: int, pid: int, executions: int) -> Callable[[], dict[str, Any]]:
+    """Start `executions` of bench-greet as fast as 8 keep-alive connections go (the
+    `http_start` closed loop)."""
+
+    def drive() -> dict[str, Any]:
+        loop = _new_loop()
+        try:
+            run = loop.run_until_complete(closed_loop(port, pid, ENDPOINTS["start"], executions,
+                                                      8))
+        finally:
+            loop.close()
+        if run.errors:
+            raise RuntimeError(f"unexpected statuses {run.errors}")
+        return {"starts_per_s": round(run.rps, 1)}
+
+    return drive
 
 
 def measure(store_url: str, quick: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="treadle-cp-") as tmp:
         url = store_url.replace("{dir}", tmp)
-        with serving("start", url, Path(tmp), flows=FLOWS) as (port, _):
+        with serving("start", url, Path(tmp), flows=START_FLOWS + FLOWS) as (port, pid):
             base = f"http://127.0.0.1:{port}"
             with httpx.Client(base_url=base, headers={"X-API-Key": API_KEY},
                               timeout=60) as client:
                 fifty = _timeline(client, 50, 100 if quick else 300)
                 thousand = _timeline(client, 250, 30 if quick else 100)
-            sse = _sse(base, 100 if quick else 300)
+            sse = _follow(base, "bench-live", 100 if quick else 300, _paced(base, 100 if quick
+                                                                           else 300))
+            busy = 500 if quick else 2000
+            loaded = _follow(base, "bench-greet", busy, _loaded(port, pid, busy))
     return {"store": store_url, "timeline_50_steps": fifty, "timeline_1000_events": thousand,
-            "sse": sse}
+            "sse": sse, "sse_under_load": loaded}
 
 
 def bench_control_plane(store: StoreSpec, plan: Plan) -> list[Result]:
@@ -169,8 +205,9 @@ def bench_control_plane(store: StoreSpec, plan: Plan) -> list[Result]:
         return Result("control_plane", store.label, metric, "ms", value, n=n,
                       target=target if sqlite else None, note=note, extra=figures)
 
-    fifty, thousand, sse = (figures["timeline_50_steps"], figures["timeline_1000_events"],
-                            figures["sse"])
+    fifty, thousand, sse, loaded = (figures["timeline_50_steps"],
+                                    figures["timeline_1000_events"], figures["sse"],
+                                    figures["sse_under_load"])
     return [
         row("timeline50_p50_ms", fifty["p50_ms"],
             f"GET timeline, 50 steps ({fifty['events']} events), round trip", n=fifty["requests"]),
@@ -186,6 +223,10 @@ def bench_control_plane(store: StoreSpec, plan: Plan) -> list[Result]:
             n=sse["events"]),
         row("sse_p99_ms", sse["p99_ms"], "the same, p99", SSE_P99, n=sse["events"]),
         row("sse_max_ms", sse["max_ms"], "the same, the slowest event", n=sse["events"]),
+        row("sse_load_p50_ms", loaded["p50_ms"],
+            f"the same while starts run flat out ({loaded['starts_per_s']}/s, 8 connections), "
+            f"{loaded['events']} events", n=loaded["events"]),
+        row("sse_load_p99_ms", loaded["p99_ms"], "the same, p99", SSE_P99, n=loaded["events"]),
     ]
 
 
