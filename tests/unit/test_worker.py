@@ -54,7 +54,10 @@ async def waiting_job(ctx: treadle.Context) -> Any:
     return await ctx.wait_for_signal("go")
 
 
-async def until(predicate: Any, timeout: float = 5.0) -> None:
+WAIT = 30.0  # deadlines for conditions: generous, a loaded 2-core CI machine is slow
+
+
+async def until(predicate: Any, timeout: float = WAIT) -> None:
     end = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < end, "condition not reached"
@@ -75,7 +78,7 @@ async def test_producer_only_enqueues_and_a_worker_runs(store: Any) -> None:
     worker_engine = treadle.Engine(store)
     stop = asyncio.Event()
     working = asyncio.create_task(worker_engine.work(stop=stop, poll_interval=0.01))
-    assert await asyncio.wait_for(handle.result(), 5) == "a"  # the producer's handle waits
+    assert await asyncio.wait_for(handle.result(), WAIT) == "a"  # the producer's handle waits
     stop.set()
     await working
     assert log == ["a"]
@@ -129,9 +132,9 @@ async def test_drain_finishes_the_running_step_then_hands_over(store: Any) -> No
     await until(lambda: "busy:start" in log and "before" in log)
     await until(lambda: waiting.id in first._runs and first._runs[waiting.id].active == 0)
     stop.set()
-    await asyncio.sleep(0.01)
+    await until(lambda: first.draining)  # the worker has seen the stop (it may be mid-claim)
     gates["busy"].set()  # the step in flight finishes and is journaled...
-    await asyncio.wait_for(working, 5)
+    await asyncio.wait_for(working, WAIT)
     assert "busy-after" not in log  # ...but nothing after it runs here
     for h in (busy, waiting):
         row = await store.get(h.id)
@@ -140,9 +143,9 @@ async def test_drain_finishes_the_running_step_then_hands_over(store: Any) -> No
     second = treadle.Engine(store)
     stop2 = asyncio.Event()
     working2 = asyncio.create_task(second.work(stop=stop2, poll_interval=0.01))
-    assert await asyncio.wait_for(busy.result(), 5) == ["busy", "busy-after"]
+    assert await asyncio.wait_for(busy.result(), WAIT) == ["busy", "busy-after"]
     await second.signal(waiting.id, "go", 42)
-    assert await asyncio.wait_for(waiting.result(), 5) == 42
+    assert await asyncio.wait_for(waiting.result(), WAIT) == 42
     stop2.set()
     await working2
     assert log.count("busy:start") == 1 and log.count("before") == 1  # nothing ran twice
