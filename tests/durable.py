@@ -5,8 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 
 import treadle
+
+WAIT = 30.0  # deadlines for conditions: generous, a loaded 2-core CI machine is slow
+
+
+async def until(predicate: Callable[[], object], timeout: float = WAIT) -> None:
+    """Poll `predicate` on the event loop until it is truthy; fail after `timeout` seconds."""
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise AssertionError(f"condition not reached in {timeout} s: {predicate}")
+        await asyncio.sleep(0.002)
 
 
 def engine_with_short_lease(store: object, **kwargs: object) -> treadle.Engine:
@@ -31,7 +43,7 @@ async def crash(engine: treadle.Engine) -> None:
     engine._runs.clear()
 
 
-async def recover_one(engine: treadle.Engine, deadline: float = 5.0) -> treadle.Handle:
+async def recover_one(engine: treadle.Engine, deadline: float = WAIT) -> treadle.Handle:
     """Recover until an execution is claimed (its lapsed lease may take a moment)."""
     end = time.monotonic() + deadline
     while time.monotonic() < end:

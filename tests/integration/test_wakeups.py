@@ -57,14 +57,14 @@ def store_url(request: pytest.FixtureRequest) -> Iterator[str]:
         delete_redis_prefix(prefix)
 
 
-async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+async def until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached"
         await asyncio.sleep(0.005)
 
 
-async def suspended(store: Store, execution_id: str, timeout: float = 10.0) -> None:
+async def suspended(store: Store, execution_id: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while (row := await store.get(execution_id)) is None or row.status != "suspended":
         assert time.monotonic() < deadline, f"{execution_id} never suspended"

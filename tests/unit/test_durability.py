@@ -50,7 +50,7 @@ def store(store_url: str) -> Any:
     return open_store(store_url)
 
 
-async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
+async def wait_for(predicate: Any, timeout: float = 30.0) -> None:
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while not predicate():
@@ -467,7 +467,7 @@ async def test_signal_from_another_engine_reaches_a_waiting_workflow(store_url: 
     while (await other.get(handle.id)).status != "suspended":
         await asyncio.sleep(0.005)
     await other.signal(handle.id, "approval", {"by": "remote"})
-    assert await asyncio.wait_for(handle.result(), 5) == {"amount": 7, "by": "remote"}
+    assert await asyncio.wait_for(handle.result(), 30) == {"amount": 7, "by": "remote"}
 
 
 async def test_cancelled_step_is_journaled_as_failed(store: Any) -> None:
@@ -527,7 +527,7 @@ async def test_cancel_an_execution_another_process_runs(store_url: str) -> None:
         await asyncio.sleep(0.005)
     assert await other.cancel(handle.id, "from elsewhere") is False  # requested of the owner
     with pytest.raises(treadle.ExecutionCancelledError):
-        await asyncio.wait_for(handle.result(), 5)
+        await asyncio.wait_for(handle.result(), 30)
     ex = await other.get(handle.id)
     assert ex.status == "cancelled" and ex.error is not None
     assert ex.error["message"] == "from elsewhere"

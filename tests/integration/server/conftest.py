@@ -22,7 +22,7 @@ from .workflows import REGISTRY
 T = TypeVar("T")
 
 
-def wait_for(check: Callable[[], T | None], timeout: float = 10.0, what: str = "") -> T:
+def wait_for(check: Callable[[], T | None], timeout: float = 30.0, what: str = "") -> T:
     """Poll `check` until it returns something truthy, or fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     delay = 0.005
@@ -83,7 +83,7 @@ def client(server: Server) -> Iterator[httpx.Client]:
         yield c
 
 
-def finished(client: httpx.Client, execution_id: str, timeout: float = 10.0) -> dict[str, Any]:
+def finished(client: httpx.Client, execution_id: str, timeout: float = 30.0) -> dict[str, Any]:
     """Poll an execution until it ends; its JSON view."""
 
     def check() -> dict[str, Any] | None:

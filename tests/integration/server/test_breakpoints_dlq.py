@@ -157,7 +157,7 @@ def test_skip_and_abort(srv: Server) -> None:
                            json={"reason": "suspicious"}).status_code == 202
         ended = finished(client, aborted)
         assert ended["status"] == "cancelled" and ended["error"]["message"] == "suspicious"
-        audit = wait_for(lambda: _audit(srv), 5, "audit entries")
+        audit = wait_for(lambda: _audit(srv), 30, "audit entries")
         assert {"breakpoint.set", "breakpoint.skip", "breakpoint.abort"} <= set(audit)
 
 
@@ -297,7 +297,7 @@ def test_replays_retries_and_cancels_are_audited(srv: Server) -> None:
         def audited() -> bool:
             return wanted <= set(_audit(srv))
 
-        wait_for(audited, 5, "audit entries")
+        wait_for(audited, 30, "audit entries")
 
 
 @treadle.workflow(name="fleeting", registry=REGISTRY,

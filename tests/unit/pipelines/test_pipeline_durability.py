@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import treadle
-from durable import crash, engine_with_short_lease, recover_one
+from durable import WAIT, crash, engine_with_short_lease, recover_one, until
 from pipekit import CALLS, GATES, LoadApp, test_steps
 from treadle.stores import open_store
 from treadle.testing import FakeClock
@@ -19,22 +19,27 @@ def store(store_url: str) -> Any:
     return open_store(store_url)
 
 
-async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not predicate():
-        if loop.time() > end:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(0.001)
-
-
 async def wait_status(store: Any, execution_id: str, status: str) -> None:
-    for _ in range(5000):
+    loop = asyncio.get_running_loop()
+    end = loop.time() + WAIT
+    while loop.time() < end:
         row = await store.get(execution_id)
         if row is not None and row.status == status:
             return
-        await asyncio.sleep(0.001)
+        await asyncio.sleep(0.002)
     raise AssertionError(f"execution never became {status}")
+
+
+async def wait_journaled(store: Any, execution_id: str, step: str,
+                         timeout: float = WAIT) -> None:
+    """Until the store holds `step`'s completion."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not any(e.type == "step.completed" and e.data.get("step_name") == step
+                  for e in await store.events(execution_id)):
+        if loop.time() > end:
+            raise AssertionError(f"{step} was never journaled as completed")
+        await asyncio.sleep(0.002)
 
 
 APPROVAL = """
@@ -121,8 +126,8 @@ async def test_resumed_foreach_keeps_finished_items(load_app: LoadApp,
     first = engine_with_short_lease(store, registry=registry)
     handle = await app.start_pipeline(first, "fan", {"items": ["a", "b", "c"]})
     GATES["a"].set()
-    await wait_for(lambda: [n for n, c in CALLS if c["gate"] == "c"] != [])
-    await asyncio.sleep(0.05)  # item a's completion is committed
+    await until(lambda: [n for n, c in CALLS if c["gate"] == "c"] != [])
+    await wait_journaled(store, handle.id, "each[0]")  # item a's completion is committed
     await crash(first)
     calls_before = [c["gate"] for _, c in CALLS]
     assert sorted(calls_before) == ["a", "b", "c"]
@@ -133,6 +138,7 @@ async def test_resumed_foreach_keeps_finished_items(load_app: LoadApp,
     resumed = await recover_one(second)
     out = await resumed.result()
     assert out["results"] == [{"done": "a"}, {"done": "b"}, {"done": "c"}] and out["n"] == 3
+    assert [c["gate"] for _, c in CALLS].count("a") == 1  # the finished item did not run again
     assert sorted(c["gate"] for _, c in CALLS[3:]) == ["b", "c"]  # a did not run again
     ex = await second.get(handle.id)
     assert [s.name for s in ex.steps] == ["each[0]", "each[1]", "each[2]", "each", "total"]
@@ -159,12 +165,12 @@ async def test_durable_sleep_resumes_at_its_deadline(load_app: LoadApp,
     clock = FakeClock(auto_advance=False)
     first = engine_with_short_lease(store, registry=registry, clock=clock)
     handle = await app.start_pipeline(first, "nap", {})
-    await wait_for(lambda: clock.pending == 1)
+    await until(lambda: clock.pending == 1)
     await crash(first)
 
     second = treadle.Engine(store, registry=registry, clock=clock)
     resumed = await recover_one(second)
-    await wait_for(lambda: clock.pending == 1)
+    await until(lambda: clock.pending == 1)
     clock.advance(59)
     assert not (await second.get(handle.id)).status.is_terminal
     clock.advance(1)

@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 import treadle
+from durable import until
 from pipekit import CALLS, GATES, LoadApp, test_steps
 from treadle.errors import ConfigError
 
@@ -57,13 +58,17 @@ async def test_foreach_concurrency_is_bounded(load_app: LoadApp,
     """, step_types=test_steps())
     GATES.update({k: asyncio.Event() for k in "abcd"})
     task = asyncio.ensure_future(app.run_pipeline(engine, "p", {"items": list("abcd")}))
-    for _ in range(100):
-        await asyncio.sleep(0.005)
-    assert sorted(c["gate"] for _, c in CALLS) == ["a", "b"]
+
+    async def started(count: int) -> list[str]:
+        """The items started once `count` have, after giving one more every chance to."""
+        await until(lambda: len(CALLS) >= count)
+        for _ in range(100):  # a bound was broken if another starts in these 0.5 s
+            await asyncio.sleep(0.005)
+        return sorted(c["gate"] for _, c in CALLS)
+
+    assert await started(2) == ["a", "b"]
     GATES["b"].set()
-    for _ in range(100):
-        await asyncio.sleep(0.005)
-    assert sorted(c["gate"] for _, c in CALLS) == ["a", "b", "c"]
+    assert await started(3) == ["a", "b", "c"]
     for gate in GATES.values():
         gate.set()
     _, out = await task
