@@ -1,0 +1,96 @@
+"""SQLite-only checks: a database made by earlier migrations upgrades to the schema of record."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from treadle.journal.model import ExecutionStatus, ExecutionSummary
+from treadle.stores.sql import migrations
+from treadle.stores.sqlite import SQLiteStore
+
+
+def _schema(path: Path) -> dict[tuple[str, str], str]:
+    conn = sqlite3.connect(path)
+    try:
+        return {(kind, name): " ".join(sql.split()) for kind, name, sql in conn.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL")}
+    finally:
+        conn.close()
+
+
+def _apply(path: Path, up_to: int) -> None:
+    """The database as a release that knew migrations up to `up_to` left it."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("CREATE TABLE treadle_migrations "
+                     "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
+        for version, sql in migrations("sqlite"):
+            if version <= up_to:
+                conn.executescript(sql)
+                conn.execute("INSERT INTO treadle_migrations VALUES (?, 0)", (version,))
+    finally:
+        conn.close()
+
+
+async def test_upgrade_from_v2_keeps_rows_and_matches_a_fresh_schema(tmp_path: Path) -> None:
+    old = tmp_path / "old.db"
+    _apply(old, 2)
+    conn = sqlite3.connect(old, isolation_level=None)
+    conn.execute(
+        "INSERT INTO executions (id, workflow, status, created_at, updated_at, idempotency_key, "
+        "parent_id, queue, priority, tenant_id) VALUES "
+        "('p', 'wf', 'completed', 1, 2, 'key-1', NULL, 'default', 0, 't'), "
+        "('c', 'wf', 'running', 3, 4, NULL, 'p', 'q', 5, NULL)")
+    conn.close()
+    fresh = tmp_path / "fresh.db"
+    for path in (old, fresh):
+        store = SQLiteStore(f"sqlite:///{path}")
+        await store.open()
+        await store.close()
+    assert _schema(old) == _schema(fresh)
+    upgraded = sqlite3.connect(old)
+    assert [v for (v,) in upgraded.execute("SELECT version FROM treadle_migrations")] == [
+        v for v, _ in migrations("sqlite")]
+    assert upgraded.execute(
+        "SELECT id, status, idempotency_key, parent_id, queue, priority, tenant_id "
+        "FROM executions ORDER BY id").fetchall() == [
+        ("c", "running", None, "p", "q", 5, None),
+        ("p", "completed", "key-1", None, "default", 0, "t")]
+    with pytest.raises(sqlite3.IntegrityError):  # idempotency keys stay unique
+        upgraded.execute("INSERT INTO executions (id, workflow, status, created_at, updated_at, "
+                         "idempotency_key) VALUES ('x', 'wf', 'pending', 5, 5, 'key-1')")
+    upgraded.close()
+
+
+async def test_a_creation_writes_few_b_trees(tmp_path: Path) -> None:
+    """No rowid B-tree beside the id's, and the parent and idempotency-key indexes hold only
+    rows that have one, yet serve the lookups by them (what a creation commits, page-wise)."""
+    store = SQLiteStore(f"sqlite:///{tmp_path / 't.db'}")
+    await store.open()
+    try:
+        row = ExecutionSummary("e0", "wf", ExecutionStatus.PENDING, 1.0, 1.0,
+                               idempotency_key="k")
+        assert (await store.create(row, []))[1]
+        again, created = await store.create(
+            ExecutionSummary("e1", "wf", ExecutionStatus.PENDING, 2.0, 2.0, idempotency_key="k"),
+            [])
+        assert (again.id, created) == ("e0", False)
+    finally:
+        await store.close()
+    conn = sqlite3.connect(tmp_path / "t.db")
+    try:
+        indexes = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'"
+                                    " AND tbl_name = 'executions'").fetchall())
+        assert not [n for n in indexes if n.startswith("sqlite_autoindex")], indexes
+        assert "WHERE idempotency_key IS NOT NULL" in indexes["idx_executions_idempotency"]
+        assert "WHERE parent_id IS NOT NULL" in indexes["idx_executions_parent"]
+        for column, index in (("idempotency_key", "idx_executions_idempotency"),
+                              ("parent_id", "idx_executions_parent")):
+            plan = conn.execute(f"EXPLAIN QUERY PLAN SELECT * FROM executions "
+                                f"WHERE {column} = ?", ("k",)).fetchall()
+            assert index in str(plan), plan
+    finally:
+        conn.close()
