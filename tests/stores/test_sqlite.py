@@ -66,8 +66,9 @@ async def test_upgrade_from_v2_keeps_rows_and_matches_a_fresh_schema(tmp_path: P
 
 
 async def test_a_creation_writes_few_b_trees(tmp_path: Path) -> None:
-    """No rowid B-tree beside the id's, and the parent and idempotency-key indexes hold only
-    rows that have one, yet serve the lookups by them (what a creation commits, page-wise)."""
+    """No rowid B-tree beside the id's; the parent and idempotency-key indexes hold only rows
+    that have one, the queue index only pending rows, yet they serve the lookups by them (what
+    a creation and a completion commit, page-wise)."""
     store = SQLiteStore(f"sqlite:///{tmp_path / 't.db'}")
     await store.open()
     try:
@@ -78,6 +79,9 @@ async def test_a_creation_writes_few_b_trees(tmp_path: Path) -> None:
             ExecutionSummary("e1", "wf", ExecutionStatus.PENDING, 2.0, 2.0, idempotency_key="k"),
             [])
         assert (again.id, created) == ("e0", False)
+        running = ExecutionSummary("e2", "wf", ExecutionStatus.RUNNING, 3.0, 3.0, owner="me")
+        assert (await store.create(running, []))[1]
+        assert await store.depth("default") == 1
     finally:
         await store.close()
     conn = sqlite3.connect(tmp_path / "t.db")
@@ -87,10 +91,15 @@ async def test_a_creation_writes_few_b_trees(tmp_path: Path) -> None:
         assert not [n for n in indexes if n.startswith("sqlite_autoindex")], indexes
         assert "WHERE idempotency_key IS NOT NULL" in indexes["idx_executions_idempotency"]
         assert "WHERE parent_id IS NOT NULL" in indexes["idx_executions_parent"]
-        for column, index in (("idempotency_key", "idx_executions_idempotency"),
-                              ("parent_id", "idx_executions_parent")):
-            plan = conn.execute(f"EXPLAIN QUERY PLAN SELECT * FROM executions "
-                                f"WHERE {column} = ?", ("k",)).fetchall()
+        assert "WHERE status = 'pending'" in indexes["idx_executions_pending"]
+        assert conn.execute("SELECT count(*) FROM executions INDEXED BY idx_executions_pending"
+                            " WHERE status = 'pending'").fetchone()[0] == 1
+        for where, index in (("idempotency_key = 'k'", "idx_executions_idempotency"),
+                             ("parent_id = 'k'", "idx_executions_parent"),
+                             ("queue = 'default' AND status = 'pending'",
+                              "idx_executions_pending")):
+            plan = conn.execute(f"EXPLAIN QUERY PLAN SELECT count(*) FROM executions "
+                                f"WHERE {where}").fetchall()
             assert index in str(plan), plan
     finally:
         conn.close()
