@@ -12,8 +12,9 @@ await runtime.stop()                           # triggers, then modules (reverse
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
-import logging
 import os
 import time
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ from treadle.modules.base import BuildContext, ModuleSet, build_modules
 from treadle.modules.http import HTTPRouter, HTTPServer
 from treadle.modules.infra import Scheduler
 from treadle.modules.web import HTTPRequest, HTTPResponse, json_response, text_response
+from treadle.server import housekeeping
 from treadle.triggers.base import Dispatcher, WorkflowHandler
 from treadle.triggers.event import EventSubscription, find_broker
 from treadle.triggers.handlers import HandlerPlan, collect_handlers
@@ -38,8 +40,6 @@ if TYPE_CHECKING:
     from treadle.modules.registry import ModuleRegistry
     from treadle.pipelines import Application
     from treadle.steps.registry import StepRegistry
-
-logger = logging.getLogger("treadle.apps")
 
 IMPLICIT_ROUTER = "_router"
 IMPLICIT_SCHEDULER = "_scheduler"
@@ -105,6 +105,12 @@ class AppRuntime:
         self.metrics = next((m for m in modules.values()
                              if callable(getattr(m, "observe_http", None))), None)  # fmt: skip
         self._live: list[Any] = []
+        self.reclaim_seconds: float | None = None
+        """With `start(recover=True)`: look for executions of dead processes this often
+        (None: every lease period of the engine)."""
+        self.prune_seconds = housekeeping.PRUNE_SECONDS
+        """With `start(recover=True)`: delete the records past their expiry this often."""
+        self._housekeeping: asyncio.Task[None] | None = None
         self.started = False
         self._dispatch = self._route
 
@@ -152,15 +158,18 @@ class AppRuntime:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self, *, recover: bool = True) -> None:
-        """Open the engine (resuming executions of dead processes with `recover`), start
-        the modules in dependency order, then subscribe and schedule the triggers."""
+        """Open the engine, start the modules in dependency order, then subscribe and
+        schedule the triggers. With `recover`, resume the executions of dead processes first,
+        and until `stop` do a server's housekeeping (`treadle.server.housekeeping`): every
+        lease period (`reclaim_seconds`), take over the executions of this application whose
+        holder died (this server's previous life too, restarted within the lease); hourly
+        (`prune_seconds`), delete the records past their expiry (dead letters past their
+        retention, expired breakpoints, audit entries, refresh tokens)."""
         if self.started:
             return
         await self.engine.open()
         if recover:
-            resumed = await self.engine.recover()
-            if resumed:
-                logger.info("resumed %d executions", len(resumed))
+            await housekeeping.recover(self.engine)
         await self.modules.start()
         try:
             for broker, handler in self.subscriptions:
@@ -175,6 +184,9 @@ class AppRuntime:
         except BaseException:
             await self.modules.stop()
             raise
+        if recover:
+            self._housekeeping = housekeeping.start_housekeeping(
+                self.engine, self.reclaim_seconds, self.prune_seconds)
         self.started = True
 
     async def stop(self) -> None:
@@ -188,6 +200,11 @@ class AppRuntime:
         for scheduler in {id(s): s for s in schedulers}.values():
             scheduler.jobs = [j for j in scheduler.jobs if j not in self._live]
         self._live.clear()
+        task, self._housekeeping = self._housekeeping, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.modules.stop()
         self.started = False
 

@@ -38,6 +38,7 @@ def serve_app(
     log_level: str = "info",
     access_log: bool | None = None,
     graceful_shutdown_seconds: int = 5,
+    lease_seconds: float = 30.0,
     **uvicorn_options: Any,
 ) -> None:
     """Serve the application in `config_path` until interrupted.
@@ -51,7 +52,11 @@ def serve_app(
     lifecycle and the control plane, and `host`/`port` apply to it only. Startup
     opens the store, resumes executions left by dead processes (`recover`), starts the
     modules in dependency order and then the triggers; SIGINT/SIGTERM stop the triggers and
-    modules, then close the store (executions still running stay resumable).
+    modules, then close the store (executions still running stay resumable). While it
+    serves, with `recover`, it does the control plane's housekeeping (`AppRuntime.start`):
+    every `lease_seconds` it takes over the executions of this application whose holder
+    died (this server's previous life too, restarted within the lease), and hourly it
+    deletes the records past their expiry.
 
     With `control_plane` (and the server extra installed) the control plane
     (`treadle.server.create_app`, protected by `api_keys`) is served behind the config's
@@ -64,7 +69,8 @@ def serve_app(
     uvicorn = require("uvicorn", "server")
     from treadle.engine import Engine, Registry
 
-    engine = Engine(store_url, registry=registry if registry is not None else Registry())
+    engine = Engine(store_url, registry=registry if registry is not None else Registry(),
+                    lease_seconds=lease_seconds)
     runtime = build_app(config_path, engine)
     behind: ASGIApp | None = None
     if fallback is not None:

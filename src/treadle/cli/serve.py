@@ -58,7 +58,7 @@ def serve(
                                   close_engine=False, jwt_secret=jwt_secret)
 
         serve_app(config, store, host=host, port=port, registry=registry, api_keys=api_key,
-                  fallback=fallback)
+                  fallback=fallback, lease_seconds=lease)
         return
     from treadle.server import serve as serve_control_plane
 

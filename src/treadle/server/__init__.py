@@ -10,8 +10,9 @@ serve("sqlite:///runs.db", "127.0.0.1", 8080)                               # or
 See `docs/server.md`. The names here need FastAPI, uvicorn, sse-starlette (`treadle[server]`)
 and prometheus-client (`treadle[metrics]`), checked on first use with a clear
 `pip install 'treadle[…]'` message; the pure view builders (`treadle.server.views`,
-`treadle.server.diff`, which the CLI uses on a local store) need none of them. `import treadle`
-does not import this package.
+`treadle.server.diff`, which the CLI uses on a local store) and a serving process's
+housekeeping (`treadle.server.housekeeping`, which YAML applications share) need none of
+them. `import treadle` does not import this package.
 """
 
 from __future__ import annotations

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import logging
 import os
-import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
@@ -16,10 +13,9 @@ from prometheus_client import CollectorRegistry
 
 from treadle import __version__
 from treadle.engine import Engine
-from treadle.errors import TreadleError
-from treadle.journal import ExecutionStatus
 from treadle.observability.live import LiveHub
 from treadle.observability.metrics import MetricsObserver
+from treadle.server import housekeeping
 from treadle.server.auth import (
     SECURITY,
     SECURITY_SCHEMES,
@@ -31,9 +27,6 @@ from treadle.server.errors import JSON, BodyLimit, install_error_handlers
 from treadle.server.routes import admin, breakpoints, dashboard, dlq, executions, live, ops, ui
 from treadle.server.state import ServerState, Settings
 from treadle.server.tokens import Tokens
-from treadle.stores.base import ListQuery
-
-logger = logging.getLogger("treadle.server")
 
 DESCRIPTION = """The Treadle control plane: start, inspect, follow and compare executions.
 
@@ -86,59 +79,6 @@ class ControlPlane(FastAPI):
         return self.openapi_schema
 
 
-async def _recover(engine: Engine) -> None:
-    resumed = await engine.recover()
-    if resumed:
-        logger.info("resumed %d executions", len(resumed))
-
-
-async def _take_over(engine: Engine) -> int:
-    """Resume here the executions of workflows loaded here whose holder stopped renewing its
-    lease (a process killed while it held them). Free executions — queued for workers, or
-    scheduled — are left alone: they are the workers' (`recover()` at startup takes those)."""
-    now = time.time()
-    names = set(engine.registry.names())
-    taken = 0
-    for status in (ExecutionStatus.RUNNING, ExecutionStatus.SUSPENDED):
-        cursor: str | None = None
-        while True:
-            page = await engine.store.list(ListQuery(status=status, limit=500, cursor=cursor))
-            for row in page.items:
-                if (row.owner is None or row.owner == engine.owner or row.workflow not in names
-                        or row.lease_until is None or row.lease_until >= now):
-                    continue
-                try:
-                    await engine.resume(row.id)
-                    taken += 1
-                except TreadleError as exc:  # taken meanwhile, or its version is not loaded
-                    logger.info("left execution %s: %s", row.id, exc)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-    if taken:
-        logger.info("took over %d executions of a process that stopped", taken)
-    return taken
-
-
-async def _reclaim(engine: Engine, every: float, prune_every: float) -> None:
-    """Every `every` seconds, take over the executions whose holder died (`_take_over`: e.g.
-    this server's previous life, restarted within the lease); every `prune_every` seconds,
-    delete the records past their expiry (dead letters past their retention, expired
-    breakpoints, old audit entries and refresh-token records)."""
-    pruned_at = time.monotonic()
-    while True:
-        await asyncio.sleep(every)
-        try:
-            await _take_over(engine)
-            if time.monotonic() - pruned_at >= prune_every:
-                pruned_at = time.monotonic()
-                count = await engine.store.prune_records(time.time())
-                if count:
-                    logger.info("deleted %d expired records", count)
-        except Exception as exc:  # a store hiccup: try again next time
-            logger.warning("cannot look for executions to take over: %s", exc)
-
-
 def create_app(
     engine: Engine,
     *,
@@ -183,10 +123,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await engine.open()
         if recover:
-            await _recover(engine)
-            every = settings.reclaim_seconds or engine.lease_seconds
-            state.keep(asyncio.get_running_loop().create_task(
-                _reclaim(engine, every, settings.prune_seconds), name="treadle:reclaim"))
+            await housekeeping.recover(engine)
+            state.keep(housekeeping.start_housekeeping(
+                engine, settings.reclaim_seconds, settings.prune_seconds))
         try:
             yield
         finally:

@@ -15,6 +15,7 @@ from treadle.observability.live import LiveHub
 from treadle.observability.metrics import MetricsObserver
 from treadle.server.accounts import Accounts
 from treadle.server.auth import Authenticator
+from treadle.server.housekeeping import PRUNE_SECONDS
 from treadle.server.tokens import Tokens
 
 logger = logging.getLogger("treadle.server")
@@ -40,7 +41,7 @@ class Settings:
     audit_scan_limit: int = 10_000  # entries one filtered GET /audit reads at most
     reclaim_seconds: float | None = None  # with `recover`: look for executions of dead
     # processes this often (None: every lease period of the engine)
-    prune_seconds: float = 3600.0  # with `recover`: delete expired records this often
+    prune_seconds: float = PRUNE_SECONDS  # with `recover`: delete expired records this often
 
 
 @dataclass(slots=True)
