@@ -137,5 +137,6 @@ def test_a_restarted_app_server_takes_over_a_killed_servers_execution(tmp_path: 
             second.proc.terminate()
             _, err = second.proc.communicate(timeout=30)
         assert KEY not in err
+        assert "took over 1 execution(s) of a process that stopped" in err
     finally:
         cli.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -9,6 +10,7 @@ import typer
 
 from treadle.cli.loading import import_all, registry_for
 from treadle.cli.options import DEFAULT_STORE, ImportOption, StoreOption
+from treadle.cli.session import setup_logging
 from treadle.errors import require
 
 
@@ -45,6 +47,8 @@ def serve(
     Example: treadle serve app.yaml --store sqlite:///./.treadle/treadle.db --port 8080
     """
     require("uvicorn", "server")
+    setup_logging()  # take-overs and prunes are worth an operator's eye: INFO on stderr
+    logging.getLogger("treadle.server").setLevel(logging.INFO)
     registry = registry_for(import_all(imports or []))
     if config is not None:
         from treadle.apps import serve_app

@@ -66,7 +66,7 @@ async def take_over(engine: Engine) -> int:
             if cursor is None:
                 break
     if taken:
-        logger.info("took over %d executions of a process that stopped", taken)
+        logger.info("took over %d execution(s) of a process that stopped", taken)
     return taken
 
 
