@@ -61,6 +61,13 @@ _TERMINAL_STATUS: dict[str, str] = {
     EventType.EXECUTION_CANCELLED: "cancelled",
 }
 _STEP_ENDS = frozenset({EventType.STEP_COMPLETED, EventType.STEP_FAILED})
+# Enum members read once: `EventType.X` costs ~0.1 µs a time on CPython 3.11, and the
+# observer runs for every journal event.
+_STEP_STARTED = EventType.STEP_STARTED
+_STEP_FAILED = EventType.STEP_FAILED
+_RETRY_ATTEMPTED = EventType.RETRY_ATTEMPTED
+_STEP_SKIPPED = EventType.STEP_SKIPPED
+_COUNTED = frozenset({_STEP_STARTED, *_STEP_ENDS, _RETRY_ATTEMPTED, _STEP_SKIPPED})
 
 Labels = tuple[str, ...]
 _go_float = cast(Callable[[float], str], _untyped_go_float)  # `le` as prometheus_client writes it
@@ -224,7 +231,9 @@ class MetricsObserver(Observer):
         if event.execution_id not in self._active:
             self._active.add(event.execution_id)
             self.active.add((pipeline, tenant), 1.0)
-        if kind == EventType.STEP_STARTED:
+        if kind not in _COUNTED:  # inputs, outputs, values, timers...: the events counter only
+            return
+        if kind == _STEP_STARTED:
             step_type = data.get("step_type")
             if step_type is not None and data.get("kind") not in ("value", "note"):
                 types = self._step_types.setdefault(event.execution_id, {})
@@ -234,13 +243,13 @@ class MetricsObserver(Observer):
                 return
             step = str(data.get("step_name"))
             step_type = self._step_type(event.execution_id, data.get("pos", -1), pop=True)
-            failed = kind == EventType.STEP_FAILED
+            failed = kind == _STEP_FAILED
             self.steps.inc((pipeline, step, "failed" if failed else "completed"))
             duration = data.get("duration_ms")
             if isinstance(duration, int | float):
                 self.step_duration.observe((pipeline, step, step_type, tenant), duration / 1000.0)
             self.step_error_rate.add((pipeline, step), failed)
-        elif kind == EventType.RETRY_ATTEMPTED:
+        elif kind == _RETRY_ATTEMPTED:
             if data.get("kind") in ("value", "note"):
                 return
             step = str(data.get("step_name"))
@@ -249,7 +258,7 @@ class MetricsObserver(Observer):
             if isinstance(duration, int | float):
                 step_type = self._step_type(event.execution_id, data.get("pos", -1), pop=False)
                 self.step_duration.observe((pipeline, step, step_type, tenant), duration / 1000.0)
-        elif kind == EventType.STEP_SKIPPED and data.get("kind") in ("value", "note"):
+        elif kind == _STEP_SKIPPED and data.get("kind") in ("value", "note"):
             self.steps.inc((pipeline, str(data.get("step_name")), "skipped"))
 
     def _finished(

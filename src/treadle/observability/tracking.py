@@ -23,6 +23,7 @@ class ExecutionInfo:
 
 
 UNKNOWN = ExecutionInfo(None)
+_STARTED = EventType.EXECUTION_STARTED  # read once: an enum member costs ~0.1 µs a read
 
 
 class ExecutionIndex:
@@ -35,17 +36,18 @@ class ExecutionIndex:
     def observe(self, event: Event) -> tuple[ExecutionInfo, bool]:
         """The info for `event`, and whether this is the first event seen of its execution."""
         key = event.execution_id
+        kind = event.type
         info = self._info.get(key)
         first = info is None
-        if event.type == EventType.EXECUTION_STARTED:
+        if kind == _STARTED:
             data = event.data
             info = ExecutionInfo(data.get("workflow"), data.get("tenant_id"), event.created_at)
         elif info is None:
             info = _from_current_run(key)
-        if event.type in TERMINAL_EVENTS:
+        if kind in TERMINAL_EVENTS:
             self._info.pop(key, None)
             return info, first
-        if first or event.type == EventType.EXECUTION_STARTED:
+        if first or kind == _STARTED:
             if len(self._info) >= self.capacity:
                 self._info.pop(next(iter(self._info)))  # oldest first (dicts keep order)
             self._info[key] = info
