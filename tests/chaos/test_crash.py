@@ -24,12 +24,13 @@ APP = Path(__file__).with_name("crash_app.py")
 pytestmark = pytest.mark.slow
 
 
-def spawn(*args: str, block: str | None = None) -> subprocess.Popen[str]:
+def spawn(*args: str, block: str | None = None, app: Path = APP) -> subprocess.Popen[str]:
+    """Run the crash app script `app` with `args`; `block` names a step that hangs once started."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("TREADLE_BLOCK", None)
     if block:
         env["TREADLE_BLOCK"] = block
-    return subprocess.Popen([sys.executable, str(APP), *args], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, str(app), *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -64,8 +65,8 @@ def kill(proc: subprocess.Popen[str]) -> None:
     assert proc.returncode == -signal.SIGKILL
 
 
-def recover(store: str, effects_file: Path) -> dict[str, object]:
-    proc = spawn("recover", store, str(effects_file))
+def recover(store: str, effects_file: Path, app: Path = APP) -> dict[str, object]:
+    proc = spawn("recover", store, str(effects_file), app=app)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     result: dict[str, object] = json.loads(out.strip().splitlines()[-1])

@@ -8,37 +8,16 @@ completed, and it never starts before the pure results it may use are durable.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from test_crash import effects, kill, status, wait_until
+from test_crash import effects, kill, recover, spawn, status, wait_until
 
 from treadle.stores.sqlite import SQLiteStore
 
 APP = Path(__file__).with_name("pipeline_crash_app.py")
 pytestmark = pytest.mark.slow
 ORDER = ["p1", "e1", "p2", "p3", "e2", "p4"]
-
-
-def spawn(*args: str, block: str | None = None) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("TREADLE_BLOCK", None)
-    if block:
-        env["TREADLE_BLOCK"] = block
-    return subprocess.Popen([sys.executable, str(APP), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-
-
-def recover(store: str, effects_file: Path) -> dict[str, object]:
-    proc = spawn("recover", store, str(effects_file))
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
-    result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
-    return result
 
 
 def completed_steps(store: str, execution_id: str) -> list[str]:
@@ -54,7 +33,7 @@ def completed_steps(store: str, execution_id: str) -> list[str]:
 
 
 def crash_at(store: str, effects_file: Path, block: str) -> str:
-    proc = spawn("start", store, str(effects_file), block=block)
+    proc = spawn("start", store, str(effects_file), block=block, app=APP)
     assert proc.stdout is not None
     execution_id = proc.stdout.readline().strip()
     wait_until(lambda: effects(effects_file)[f"start:{block}"] == 1)
@@ -81,7 +60,7 @@ def test_pure_steps_after_the_last_effect_run_again(paths: tuple[str, Path]) -> 
     # p2 and `shape` completed, but only with the next write would they have been durable
     assert completed_steps(store, execution_id) == ["p1", "e1"]
 
-    check_result(recover(store, effects_file), execution_id)
+    check_result(recover(store, effects_file, APP), execution_id)
     seen = effects(effects_file)
     assert seen["start:e1"] == seen["done:e1"] == 1  # the effect never ran again
     assert seen["start:p1"] == 1  # made durable before e1 started
@@ -99,7 +78,7 @@ def test_an_effect_starts_only_once_what_it_uses_is_durable(paths: tuple[str, Pa
     # the pure steps before e2 were written before it started
     assert completed_steps(store, execution_id) == ["p1", "e1", "p2", "shape", "p3", "pick"]
 
-    check_result(recover(store, effects_file), execution_id)
+    check_result(recover(store, effects_file, APP), execution_id)
     seen = effects(effects_file)
     for name in ("p1", "e1", "p2", "p3"):
         assert seen[f"start:{name}"] == seen[f"done:{name}"] == 1, name  # none ran again
