@@ -9,18 +9,15 @@ import asyncio
 import sqlite3
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import httpx
+from typing import TYPE_CHECKING
 
 from acceptance.conftest import Cli
-from acceptance.test_cli_dlq import free_port, poll
+from acceptance.test_cli_dlq import Served
 from treadle.stores import open_store
 
 if TYPE_CHECKING:
     from treadle.journal import ExecutionSummary
 
-KEY = "k3y-For-The-Takeover-Test-7c2e"
 LEASE = "10"  # seconds: the new server starts well within it (heartbeats every third of it),
 # so its start-up recovery leaves the execution alone, and only the periodic take-over resumes it
 
@@ -54,29 +51,6 @@ pipelines:
 """
 
 
-class ServedApp:
-    """`treadle serve APP.yaml --api-key KEY --lease LEASE` on the store of `cli`."""
-
-    def __init__(self, cli: Cli, app: Path) -> None:
-        port = free_port()
-        self.proc = cli.spawn("serve", str(app), "--port", str(port), "--api-key", KEY,
-                              "--lease", LEASE)
-        self.api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10.0,
-                                headers={"Authorization": f"Bearer {KEY}"})
-        poll(self._healthy, "the server to answer /healthz")
-
-    def _healthy(self) -> bool:
-        assert self.proc.poll() is None, self.proc.communicate()
-        try:
-            return self.api.get("/healthz").status_code == 200
-        except httpx.TransportError:
-            return False
-
-    def execution(self, execution_id: str) -> dict[str, Any]:
-        view: dict[str, Any] = self.api.get(f"/api/v1/executions/{execution_id}").json()
-        return view
-
-
 def stored(store_url: str, execution_id: str) -> ExecutionSummary:
     """The execution's row, read from the store as another process would."""
 
@@ -104,21 +78,17 @@ def test_a_restarted_app_server_takes_over_a_killed_servers_execution(tmp_path: 
     app.write_text(APP.format(db=db))
     cli = Cli(tmp_path, f"sqlite:///{tmp_path}/runs.db")
     try:
-        first = ServedApp(cli, app)
+        first = Served(cli, "--lease", LEASE, what=(str(app),))
         try:
-            started = first.api.post("/api/v1/executions", json={
-                "workflow": "pipeline:approve", "input": {"order": "o-7"}})
-            assert started.status_code == 201, started.text
-            execution = started.json()["id"]
-            poll(lambda: first.execution(execution)["status"] == "suspended",
-                 "the execution to wait for its signal")
+            execution = first.start("pipeline:approve", {"order": "o-7"})
+            first.reaches(execution, "suspended")  # waiting for its signal
             assert effects(db) == [("record", "o-7")]
         finally:
             first.proc.kill()  # SIGKILL: no shutdown, its lease is left to expire
             first.proc.communicate(timeout=30)
             first.api.close()
 
-        second = ServedApp(cli, app)
+        second = Served(cli, "--lease", LEASE, what=(str(app),))
         try:
             # started within the lease: its start-up recovery left the execution to its holder
             row = stored(cli.store, execution)
@@ -127,16 +97,12 @@ def test_a_restarted_app_server_takes_over_a_killed_servers_execution(tmp_path: 
             signalled = second.api.post(f"/api/v1/executions/{execution}/signals",
                                         json={"name": "approve", "payload": {"by": "ann"}})
             assert signalled.status_code == 202, signalled.text
-            done = poll(lambda: (lambda v: v if v["status"] == "completed" else None)(
-                second.execution(execution)), "the execution to be taken over and finish", 60)
+            done = second.reaches(execution, "completed", timeout=60)  # taken over, finished
             assert effects(db) == [("record", "o-7"), ("ship", "ann")]  # record ran once
             steps = {s["name"]: s for s in done["steps"]}
             assert steps["approval"]["output"]["payload"] == {"by": "ann"}
         finally:
-            second.api.close()
-            second.proc.terminate()
-            _, err = second.proc.communicate(timeout=30)
-        assert KEY not in err
+            err = second.stop()  # asserts the key is not on stderr
         assert "took over 1 execution(s) of a process that stopped" in err
     finally:
         cli.close()

@@ -280,14 +280,15 @@ def test_local_decisions_are_audited(local: Cli) -> None:
 
 
 class Served:
-    """`treadle serve --import opsflows --api-key KEY` on the store of `cli`."""
+    """`treadle serve --import opsflows --api-key KEY` on the store of `cli` (`what` replaces
+    `--import opsflows`, e.g. with a YAML application's path)."""
 
-    def __init__(self, cli: Cli, *options: str) -> None:
+    def __init__(self, cli: Cli, *options: str,
+                 what: tuple[str, ...] = ("--import", "opsflows")) -> None:
         self.cli = cli
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        self.proc = cli.spawn("serve", "--port", str(port), "--import", "opsflows",
-                              "--api-key", KEY, *options)
+        self.proc = cli.spawn("serve", *what, "--port", str(port), "--api-key", KEY, *options)
         self.api = httpx.Client(base_url=self.url, timeout=10.0,
                                 headers={"Authorization": f"Bearer {KEY}"})
         poll(self._healthy, "the server to answer /healthz")
@@ -306,12 +307,13 @@ class Served:
         execution_id: str = response.json()["id"]
         return execution_id
 
-    def reaches(self, execution_id: str, *statuses: str) -> dict[str, Any]:
+    def reaches(self, execution_id: str, *statuses: str,
+                timeout: float = 20.0) -> dict[str, Any]:
         def check() -> dict[str, Any] | None:
             view: dict[str, Any] = self.api.get(f"/api/v1/executions/{execution_id}").json()
             return view if view["status"] in statuses else None
 
-        return poll(check, f"execution {execution_id} to be {' or '.join(statuses)}")
+        return poll(check, f"execution {execution_id} to be {' or '.join(statuses)}", timeout)
 
     def paused(self, execution_id: str) -> None:
         poll(lambda: self.api.get(f"/api/v1/executions/{execution_id}/breakpoint").json()[
@@ -328,12 +330,14 @@ class Served:
     def json(self, *args: str) -> Any:
         return json.loads(self.ok(*args, "--json"))
 
-    def stop(self) -> None:
+    def stop(self) -> str:
+        """SIGTERM (unless it is gone already); its stderr, which never holds the key."""
         self.api.close()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         _, err = self.proc.communicate(timeout=30)
         assert KEY not in err
+        return err
 
 
 @pytest.fixture(scope="module")
