@@ -79,6 +79,25 @@ async def test_create_stores_row_and_first_events(store: Store) -> None:
     assert await store.events("a") == events
 
 
+@pytest.mark.parametrize("status", [COMPLETED, FAILED])
+async def test_create_can_write_a_finished_execution(store: Store, status: ExecutionStatus) -> None:
+    # A lazy start (`Engine.start(lazy=True)`) that ended before its first write: the whole
+    # execution lands in one create.
+    given = replace(row("done", status=status, owner="me", lease_until=T0 + 30,
+                        finished_at=T0 + 2, error="boom" if status == FAILED else None),
+                    updated_at=T0 + 2)
+    events = [started("done"), ev("done", 2), ev("done", 3)]
+    stored, created = await store.create(given, events)
+    assert created and stored == replace(given, last_seq=3)
+    assert await store.get("done") == replace(given, last_seq=3)
+    assert await store.events("done") == events
+    listed = await store.list(ListQuery(status=status))
+    assert [r.id for r in listed.items] == ["done"]
+    assert await store.claim("other", now=T0 + 3600, lease_until=T0 + 7200, limit=10) == []
+    assert await store.prune(T0 + 3) == 1
+    assert await store.get("done") is None
+
+
 async def test_create_with_taken_idempotency_key_returns_existing(store: Store) -> None:
     _, created = await store.create(row("a", idempotency_key="k"), [started("a")])
     assert created

@@ -236,6 +236,7 @@ class Engine:
         start_at: datetime | float | None = None,
         partition_key: str | None = None,
         mocks: Mapping[str, Mapping[str, Any]] | None = None,
+        lazy: bool = False,
     ) -> Handle:
         """Start an execution of `workflow(ctx, *args)` and return at once.
 
@@ -249,9 +250,19 @@ class Engine:
         in `execution.started`, so a resumed mock run stays mocked).
         With `idempotency_key`, a second start with the same key returns the first execution
         instead of starting another.
+
+        `lazy=True` is for a caller that waits for the result here (an HTTP route answering
+        with the pipeline's output): the execution is first written at its first durable
+        point — before a step with effects, a wait, or with its end — instead of before it
+        starts, so a short execution costs one commit instead of two. Until then it exists
+        only in this process: one interrupted before that point leaves no trace, as if it had
+        never started. Not with `queue` / `start_at`; with `idempotency_key` the start is
+        written first as usual (the key must be checked before anything runs).
         """
         wf = self.resolve(workflow)
         when = start_at.timestamp() if isinstance(start_at, datetime) else start_at
+        if lazy and (queue is not None or when is not None):
+            raise ValueError("lazy=True runs the execution here at once: not with queue/start_at")
         if queue is None and when is not None:
             queue = "default"
         if queue is not None:
@@ -260,7 +271,8 @@ class Engine:
                                  idempotency_key=idempotency_key, metadata=metadata,
                                  tenant_id=tenant_id, parent_id=None, queue=queue,
                                  priority=priority, start_at=when,
-                                 partition_key=partition_key or tenant_id, mocks=mocks)
+                                 partition_key=partition_key or tenant_id, mocks=mocks,
+                                 lazy=lazy and idempotency_key is None)
         if isinstance(run, Run):
             return Handle(self, run.id)
         return Handle(self, run[0], created=run[1])
@@ -300,6 +312,7 @@ class Engine:
         partition_key: str | None = None,
         seed: Sequence[Event] = (),
         mocks: Mapping[str, Mapping[str, Any]] | None = None,
+        lazy: bool = False,
     ) -> Run | tuple[str, bool]:
         await self.open()
         now = self.clock.time()
@@ -336,9 +349,12 @@ class Engine:
             lease_until=None if enqueue else time.time() + self.lease_seconds,
             last_seq=events[-1].seq,
         )
-        stored, created = await self.store.create(row, events)
-        if not created:
-            return stored.id, False
+        if lazy:  # written by the run's first flush (`Run.unborn`)
+            created = True
+        else:
+            stored, created = await self.store.create(row, events)
+            if not created:
+                return stored.id, False
         if enqueue:
             if self.observers:
                 notify(self.observers, started)
@@ -350,7 +366,8 @@ class Engine:
         run = Run(self, wf, execution_id, args_json, seq=events[-1].seq,
                   replay=index_positions(events) if seed else {},
                   status=ExecutionStatus.RUNNING, deadline=deadline, created_at=now,
-                  mocks=data.get("mocks"), tenant_id=tenant_id)
+                  mocks=data.get("mocks"), tenant_id=tenant_id,
+                  unborn=(row, events) if lazy else None)
         self._launch(run)
         return run
 
@@ -517,6 +534,7 @@ class Engine:
         """Send a signal; it waits in the inbox until the workflow asks for it."""
         check_signal_name(name)
         await self.open()
+        await self.persist(execution_id)
         row = await self.store.get(execution_id)
         if row is None:
             raise ExecutionNotFoundError(f"no execution {execution_id}")
@@ -562,6 +580,13 @@ class Engine:
         with contextlib.suppress(Exception):
             await asyncio.shield(run.done)
         return True
+
+    async def persist(self, execution_id: str) -> None:
+        """Write a lazily started execution (`start(lazy=True)`) running here now, so that
+        its id can be handed out; a no-op for any other."""
+        run = self._runs.get(execution_id)
+        if run is not None and run.unborn is not None:
+            await run.flush()
 
     async def outcome(self, execution_id: str) -> Outcome:
         """Wait until an execution ends (here or in any process) and return how it ended."""

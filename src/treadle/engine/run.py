@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
 import functools
 import inspect
 import logging
@@ -40,13 +41,14 @@ from treadle.engine.serde import (
 )
 from treadle.errors import (
     ExecutionFailedError,
+    JournalConflictError,
     NonDeterminismError,
     SignalTimeoutError,
     StepTimeoutError,
     Suspended,
     TreadleError,
 )
-from treadle.journal import Event, EventType, ExecutionStatus
+from treadle.journal import Event, EventType, ExecutionStatus, ExecutionSummary
 from treadle.journal.replay import Recorded
 from treadle.stores.base import RowUpdate
 
@@ -78,6 +80,7 @@ class Run:
         created_at: float,
         mocks: dict[str, Any] | None = None,
         tenant_id: str | None = None,
+        unborn: tuple[ExecutionSummary, list[Event]] | None = None,
     ) -> None:
         from treadle.engine.context import Context
 
@@ -88,6 +91,12 @@ class Run:
         self.args = args
         self.seq = self.persisted_seq = seq
         self.pending: list[Event] = []
+        # A lazy start (`Engine.start(lazy=True)`): the row and first events the first flush
+        # creates; until then the execution is in no store.
+        self.unborn: ExecutionSummary | None = None
+        if unborn is not None:
+            self.unborn, self.pending = unborn[0], list(unborn[1])
+            self.persisted_seq = 0
         self.replay = replay
         self.replay_end = max(replay, default=-1)
         self.status = self.persisted_status = status
@@ -116,7 +125,7 @@ class Run:
         self.fatal: BaseException | None = None
         # recorded values, notes and pure steps' events must be durable before a step with
         # effects runs
-        self.values_pending = False
+        self.values_pending = unborn is not None
         self._pos = 0
         self.ctx: Context = Context(self)
         self.log = logging.LoggerAdapter(
@@ -149,16 +158,20 @@ class Run:
             if not events and update is None and consume_signal is None:
                 return
             try:
-                await self.store.append(
-                    self.id, events, expected_seq=self.persisted_seq, owner=self.engine.owner,
-                    update=update, consume_signal=consume_signal,
-                )
+                if self.unborn is not None:
+                    await self._create(events, update)
+                else:
+                    await self.store.append(
+                        self.id, events, expected_seq=self.persisted_seq,
+                        owner=self.engine.owner, update=update, consume_signal=consume_signal,
+                    )
             except asyncio.CancelledError:
                 # Cancelled while a store that really waits (PostgreSQL, Redis) was writing:
                 # the batch (with its row update) landed or not; keep our position true.
                 if events and not await self._landed(events[0]):
                     self.pending[:0] = events
                     raise
+                self.unborn = None
                 if events:
                     self.persisted_seq = events[-1].seq
                 self.persisted_status, self.persisted_wake_at = status, wake_at
@@ -170,6 +183,19 @@ class Run:
             if events:
                 self.persisted_seq = events[-1].seq
             self.persisted_status, self.persisted_wake_at = status, wake_at
+
+    async def _create(self, events: list[Event], update: RowUpdate | None) -> None:
+        """The first write of a lazy start: its row (as it is now) with every event so far."""
+        assert self.unborn is not None
+        row = self.unborn
+        if update is not None:
+            row = dataclasses.replace(
+                row, status=update.status, wake_at=update.wake_at, error=update.error,
+                finished_at=update.finished_at, updated_at=events[-1].created_at)
+        _, created = await self.store.create(row, events)
+        if not created:
+            raise JournalConflictError(f"execution {self.id} already exists")
+        self.unborn = None
 
     async def _landed(self, first: Event) -> bool:
         found = await self.store.events(self.id, after=first.seq - 1, limit=1)

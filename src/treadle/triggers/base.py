@@ -69,12 +69,14 @@ class Dispatcher:
         *,
         meta: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        lazy: bool = False,
     ) -> Handle:
-        """Start the execution `target` names, with `data` as its trigger data."""
+        """Start the execution `target` names, with `data` as its trigger data. `lazy`: the
+        caller waits for the result here (`Engine.start(lazy=True)`, pipelines only)."""
         name = target.pipeline
         payload = dict(data)
         if name is not None and name in self.application.pipelines:
-            options: dict[str, Any] = {}
+            options: dict[str, Any] = {"lazy": True} if lazy else {}
             if idempotency_key is not None:
                 options["idempotency_key"] = idempotency_key
             return await self.application.start_pipeline(self.engine, name, payload,

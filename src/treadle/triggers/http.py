@@ -136,12 +136,13 @@ class HTTPTriggerRoute:
         started = time.perf_counter()
         try:
             handle = await self.dispatcher.start(spec.target, trigger_data(request, spec.params),
-                                                 meta=meta)  # fmt: skip
+                                                 meta=meta, lazy=True)  # fmt: skip
         except Exception as exc:
             return text_response(f"Error triggering workflow: {exc}", 500)
         try:
             result = await handle.result(self.timeout)
         except TimeoutError:
+            await self.dispatcher.engine.persist(handle.id)  # the id we answer must exist
             response = json_response({"status": "workflow triggered",
                                       "execution_id": handle.id}, 202)  # fmt: skip
         except ExecutionFailedError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from treadle.apps import AppRuntime
 from treadle.errors import ConfigError
 from treadle.modules.web import HTTPRequest, HTTPResponse
+from treadle.steps import PipelineContext, StepRegistry, default_registry
 
 Build = Callable[..., AppRuntime]
 
@@ -142,6 +144,52 @@ async def test_a_pipeline_past_the_timeout_is_answered_202_and_keeps_running(
     await runtime.engine.signal(execution_id, "go", {"ok": True})
     handle = await runtime.engine.get(execution_id)
     assert str(handle.status) in ("running", "suspended", "completed")
+
+
+async def test_a_route_writes_its_execution_once_and_before_a_202(build: Build) -> None:
+    # Route pipelines start lazily: nothing is written until the first durable point; a
+    # pipeline of pure steps still running at the route's timeout is written before its id
+    # goes out in the 202.
+    gate = asyncio.Event()
+    steps = StepRegistry(parent=default_registry)
+
+    @steps.register("step.gated", schema={"type": "object"}, doc="Waits for the test.",
+                    pure=True)
+    async def gated(config: dict[str, Any], ctx: PipelineContext) -> dict[str, Any]:
+        await gate.wait()
+        return {"released": True}
+
+    runtime = build("""
+    modules:
+      - {name: api, type: http.router}
+    triggers:
+      http:
+        routes:
+          - {path: /gated, method: GET, workflow: "pipeline:gated", timeout: 10ms}
+          - {path: /quick, method: GET, workflow: "pipeline:quick"}
+    pipelines:
+      gated:
+        steps:
+          - {name: hold, type: step.gated}
+      quick:
+        steps:
+          - {name: set, type: step.set, config: {values: {_pipeline_output: {n: 1}}}}
+    """, step_types=steps)
+    await runtime.start()
+    engine = runtime.engine
+    response = await runtime.handle(request("GET", "/gated"))
+    assert response.status == 202
+    execution_id = body(response)["execution_id"]
+    row = await engine.store.get(execution_id)
+    assert row is not None and row.status == "running"
+    gate.set()
+    assert (await engine.outcome(execution_id))[0] == "completed"
+    assert [e.type for e in await engine.store.events(execution_id)][-1] == "execution.completed"
+
+    quick = await runtime.handle(request("GET", "/quick"))
+    assert (quick.status, body(quick)) == (200, {"n": 1})
+    done = await engine.store.get(quick.get_header("X-Treadle-Execution-Id") or "")
+    assert done is not None and done.status == "completed"
 
 
 async def test_unknown_paths_and_methods(build: Build) -> None:
