@@ -8,7 +8,11 @@ in their place (in order), so a slow client never slows the engine down.
 
 The ring (`buffer_size` recent events of this process) lets a reconnecting consumer resume
 after the last event it saw (`since`), and lets an execution-scoped consumer see events that
-were emitted but are not yet committed to the store (`recent`).
+were emitted but are not yet committed to the store (`recent`). It is kept only while someone
+watches: from the first subscription until `keep_for` seconds after the last one ended (time
+to reconnect). A server nobody watches keeps no events: holding thousands of them costs every
+request of a busy server (their memory is cold when the ring finally drops them, and every full
+garbage collection scans them).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -123,19 +128,25 @@ class LiveHub(Observer):
     another thread are handed over to that loop thread-safely.
     """
 
-    def __init__(self, *, buffer_size: int = 10_000, queue_size: int = 1000) -> None:
+    def __init__(self, *, buffer_size: int = 10_000, queue_size: int = 1000,
+                 keep_for: float = 300.0) -> None:  # fmt: skip
         self.buffer_size = buffer_size
         self.queue_size = queue_size
+        self.keep_for = keep_for
         self._ring: deque[LiveEvent] = deque(maxlen=buffer_size)
         self._subs: set[Subscription] = set()
         self._index = ExecutionIndex()
         self._counter = itertools.count(1)
         self._lock = threading.Lock()  # guards the ring and the index across threads
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._recording = False  # someone watches, or did less than `keep_for` seconds ago
+        self._idle_since = 0.0  # when the last subscription ended (monotonic)
 
     # -- the observer side --------------------------------------------------------------------
 
     def on_event(self, event: Event) -> None:
+        if not self._subs and not self._still_recording():
+            return
         with self._lock:
             info, _ = self._index.observe(event)
             item = LiveEvent(next(self._counter), event, info.workflow, info.tenant)
@@ -151,6 +162,15 @@ class LiveHub(Observer):
             self._publish(item)
         elif not loop.is_closed():
             loop.call_soon_threadsafe(self._publish, item)
+
+    def _still_recording(self) -> bool:
+        """Without subscriptions: whether the ring is still kept for a reconnect."""
+        if self._recording and time.monotonic() - self._idle_since > self.keep_for:
+            with self._lock:
+                self._recording = False
+                self._ring.clear()
+                self._index = ExecutionIndex()
+        return self._recording
 
     def _publish(self, item: LiveEvent) -> None:
         for sub in list(self._subs):
@@ -168,6 +188,7 @@ class LiveHub(Observer):
     ) -> Subscription:
         """A new subscription; call it in the event loop that will consume it."""
         self._loop = asyncio.get_running_loop()
+        self._recording = True
         sub = Subscription(self, workflow=workflow, tenant=tenant, execution_id=execution_id,
                            queue_size=queue_size or self.queue_size)
         self._subs.add(sub)
@@ -175,6 +196,8 @@ class LiveHub(Observer):
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subs.discard(sub)
+        if not self._subs:
+            self._idle_since = time.monotonic()
 
     @property
     def subscribers(self) -> int:

@@ -195,3 +195,19 @@ async def test_the_buffer_replays_after_an_event_and_forgets_old_ones() -> None:
     assert hub.since("x", 2, sub) is None  # fell out of the buffer
     assert [i.event.seq for i in hub.recent("x", 6)] == [7, 8]
     sub.close()
+
+
+async def test_the_buffer_is_kept_only_while_someone_watches() -> None:
+    hub = LiveHub(keep_for=3600)
+    hub.on_event(_event(1))  # nobody watches yet: nothing is kept
+    sub = hub.subscribe()
+    assert hub.recent("x", 0) == []
+    hub.on_event(_event(2))
+    sub.close()
+    hub.on_event(_event(3))  # the last one left: kept for `keep_for`, to reconnect
+    again = hub.subscribe()
+    assert [i.event.seq for i in hub.since("x", 2, again)] == [3]
+    again.close()
+    hub.keep_for = 0.0  # ...and past it, dropped with whatever was buffered
+    hub.on_event(_event(4))
+    assert hub.recent("x", 0) == []
