@@ -63,6 +63,10 @@ P95_TARGET = Target(20.0)
 OPEN_RATE = 1000.0
 OPEN_CONNECTIONS = 64
 MAX_BACKLOG_S = 2.0  # the open loop gives up once this many seconds of requests are waiting
+# The open loop's achieved rate is n / ((n - 1) / rate + the last answer's latency): a server
+# that keeps up with 1,000/s offered shows 99.x % of it. "Sustains 1,000/s" is that, with every
+# request offered on time (a server that falls behind is cut off and reported `not_sent`).
+OPEN_RPS_TARGET = Target(OPEN_RATE * 0.99, ">=")
 
 FLOWS = '''
 import treadle
@@ -460,8 +464,8 @@ def _rows(name: str, store: StoreSpec, figures: dict[str, Any]) -> list[Result]:
                   if opened["not_sent"] else "")
         rows += [
             one("open_rps", "req/s", opened["requests_per_s"],
-                f"achieved with {opened['offered_rps']:.0f} req/s offered (open loop){behind}",
-                RPS_TARGET),
+                f"achieved with {opened['offered_rps']:.0f} req/s offered (open loop; keeping "
+                f"up shows as 99.x % of it){behind}", OPEN_RPS_TARGET),
             one("open_p95_ms", "ms", opened["p95_ms"],
                 f"p95 from due time at {opened['offered_rps']:.0f} req/s offered", P95_TARGET),
             one("open_p99_ms", "ms", opened["p99_ms"],
@@ -471,6 +475,8 @@ def _rows(name: str, store: StoreSpec, figures: dict[str, Any]) -> list[Result]:
     if bad:
         for row in rows:
             row.error = f"unexpected statuses {bad}"
+    elif opened is not None and opened["not_sent"]:
+        rows[-3].error = f"fell behind: {opened['not_sent']} requests not offered"
     return rows
 
 
