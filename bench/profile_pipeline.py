@@ -40,13 +40,20 @@ def _request(i: int) -> HTTPRequest:
 
 
 async def measure(store: str, requests: int, profile: cProfile.Profile | None,
-                  rounds: int = 1) -> list[float]:
-    """CPU µs per request of each round of `requests`."""
+                  rounds: int = 1, observers: bool = False) -> list[float]:
+    """CPU µs per request of each round of `requests`; with `observers`, the engine has the
+    server's (the metrics observer and the live hub, as `treadle serve` attaches them)."""
     with tempfile.TemporaryDirectory(prefix="treadle-prof-") as tmp:
         url = "memory://" if store == "memory" else f"sqlite:///{tmp}/t.db"
         app = Path(tmp) / "app.yaml"
         app.write_text(textwrap.dedent(APP))
         engine = treadle.Engine(url, registry=treadle.Registry())
+        if observers:
+            from treadle.observability.live import LiveHub
+            from treadle.observability.metrics import MetricsObserver
+
+            engine.add_observer(LiveHub())
+            engine.add_observer(MetricsObserver())
         runtime = build_app(app, engine)
         await runtime.start(recover=False)
         try:
@@ -77,12 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat the timed loop; the minimum is what noise moves least")
+    parser.add_argument("--observers", action="store_true",
+                        help="attach the server's observers (metrics, live hub)")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--top", type=int, default=30)
     args = parser.parse_args(argv)
     profile = cProfile.Profile() if args.profile else None
-    rounds = asyncio.run(measure(args.store, args.requests, profile, args.rounds))
+    rounds = asyncio.run(measure(args.store, args.requests, profile, args.rounds,
+                                 args.observers))
     print(f"{args.store}: {min(rounds):.0f} µs CPU per request (in-process, minimum of "
           f"{len(rounds)} rounds of {args.requests}: {', '.join(f'{r:.0f}' for r in rounds)})")
     if profile is not None:
