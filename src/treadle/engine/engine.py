@@ -55,7 +55,9 @@ from treadle.stores.locks import store_lock
 
 logger = logging.getLogger("treadle")
 CANCEL_SIGNAL = "treadle.cancel"  # reserved inbox name: a cancel request from another process
-_OUTCOME_CACHE = 10_000  # outcomes of executions that ended here, kept for result()
+# Outcomes of executions that ended here, kept for result(); older ones are read back from the
+# store. Few: every full garbage collection scans what they hold (10,000 cost ~10 ms each).
+_OUTCOME_CACHE = 1_000
 
 
 class Handle:
