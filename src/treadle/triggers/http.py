@@ -19,7 +19,9 @@ output as JSON; a failure (other than a step's `error_status`) `500 {"error": me
 
 Every response carries `X-Treadle-Execution-Id`. A pipeline still running after the
 timeout (route `timeout`, else the http.server's `writeTimeout`, default 30s) is answered
-`202` with its execution id and goes on running.
+`202` with its execution id and goes on running. Pipelines start lazily (`Engine.start(lazy=
+True)`): one stopped by a shutdown before its first write left nothing behind and is answered
+`503` (send it again).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import time
 import urllib.parse
 from typing import Any
 
-from treadle.errors import ExecutionCancelledError, ExecutionFailedError
+from treadle.errors import ExecutionCancelledError, ExecutionFailedError, ExecutionNotFoundError
 from treadle.modules.web import Handler, HTTPRequest, HTTPResponse, json_response, text_response
 from treadle.triggers.base import Dispatcher
 from treadle.triggers.spec import HTTPRouteSpec
@@ -151,6 +153,11 @@ class HTTPTriggerRoute:
         except ExecutionCancelledError as exc:
             self.dispatcher.observe(spec.target, "cancelled", started)
             response = text_response(f"Error triggering workflow: {exc}", 500)
+        except ExecutionNotFoundError:
+            # Stopped (the server is shutting down) before its first write: it left no trace,
+            # so the request can simply be sent again.
+            return json_response({"error": "the server stopped before the pipeline ran; "
+                                           "retry the request"}, 503)
         else:
             self.dispatcher.observe(spec.target, "completed", started)
             response = response_from(result) or await self._fallback(handle.id, result)

@@ -192,6 +192,38 @@ async def test_a_route_writes_its_execution_once_and_before_a_202(build: Build) 
     assert done is not None and done.status == "completed"
 
 
+async def test_a_pipeline_stopped_before_its_first_write_is_answered_503(
+        build: Build) -> None:
+    entered, gate = asyncio.Event(), asyncio.Event()
+    steps = StepRegistry(parent=default_registry)
+
+    @steps.register("step.gated", schema={"type": "object"}, doc="Waits.", pure=True)
+    async def gated(config: dict[str, Any], ctx: PipelineContext) -> dict[str, Any]:
+        entered.set()
+        await gate.wait()
+        return {}
+
+    runtime = build("""
+    modules:
+      - {name: api, type: http.router}
+    triggers:
+      http:
+        routes:
+          - {path: /gated, method: GET, workflow: "pipeline:gated"}
+    pipelines:
+      gated:
+        steps:
+          - {name: hold, type: step.gated}
+    """, step_types=steps)
+    await runtime.start()
+    answer = asyncio.create_task(runtime.handle(request("GET", "/gated")))
+    await asyncio.wait_for(entered.wait(), 10)
+    await runtime.engine.detach()  # what a shutdown does to the executions running here
+    response = await asyncio.wait_for(answer, 10)
+    assert response.status == 503 and "retry" in body(response)["error"]
+    assert (await runtime.engine.list()).items == []
+
+
 async def test_unknown_paths_and_methods(build: Build) -> None:
     runtime = build(RULES)
     await runtime.start()
