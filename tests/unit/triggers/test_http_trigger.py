@@ -146,35 +146,44 @@ async def test_a_pipeline_past_the_timeout_is_answered_202_and_keeps_running(
     assert str(handle.status) in ("running", "suspended", "completed")
 
 
-async def test_a_route_writes_its_execution_once_and_before_a_202(build: Build) -> None:
-    # Route pipelines start lazily: nothing is written until the first durable point; a
-    # pipeline of pure steps still running at the route's timeout is written before its id
-    # goes out in the 202.
-    gate = asyncio.Event()
+GATED = """
+modules:
+  - {name: api, type: http.router}
+triggers:
+  http:
+    routes:
+      - {path: /gated, method: GET, workflow: "pipeline:gated", timeout: 10ms}
+      - {path: /quick, method: GET, workflow: "pipeline:quick"}
+pipelines:
+  gated:
+    steps:
+      - {name: hold, type: step.gated}
+  quick:
+    steps:
+      - {name: set, type: step.set, config: {values: {_pipeline_output: {n: 1}}}}
+"""
+
+
+def gated_steps(entered: asyncio.Event, gate: asyncio.Event) -> StepRegistry:
+    """`step.gated`: a pure step that says it started, then waits for `gate`."""
     steps = StepRegistry(parent=default_registry)
 
     @steps.register("step.gated", schema={"type": "object"}, doc="Waits for the test.",
                     pure=True)
     async def gated(config: dict[str, Any], ctx: PipelineContext) -> dict[str, Any]:
+        entered.set()
         await gate.wait()
         return {"released": True}
 
-    runtime = build("""
-    modules:
-      - {name: api, type: http.router}
-    triggers:
-      http:
-        routes:
-          - {path: /gated, method: GET, workflow: "pipeline:gated", timeout: 10ms}
-          - {path: /quick, method: GET, workflow: "pipeline:quick"}
-    pipelines:
-      gated:
-        steps:
-          - {name: hold, type: step.gated}
-      quick:
-        steps:
-          - {name: set, type: step.set, config: {values: {_pipeline_output: {n: 1}}}}
-    """, step_types=steps)
+    return steps
+
+
+async def test_a_route_writes_its_execution_once_and_before_a_202(build: Build) -> None:
+    # Route pipelines start lazily: nothing is written until the first durable point; a
+    # pipeline of pure steps still running at the route's timeout is written before its id
+    # goes out in the 202.
+    gate = asyncio.Event()
+    runtime = build(GATED, step_types=gated_steps(asyncio.Event(), gate))
     await runtime.start()
     engine = runtime.engine
     response = await runtime.handle(request("GET", "/gated"))
@@ -194,27 +203,9 @@ async def test_a_route_writes_its_execution_once_and_before_a_202(build: Build) 
 
 async def test_a_pipeline_stopped_before_its_first_write_is_answered_503(
         build: Build) -> None:
-    entered, gate = asyncio.Event(), asyncio.Event()
-    steps = StepRegistry(parent=default_registry)
-
-    @steps.register("step.gated", schema={"type": "object"}, doc="Waits.", pure=True)
-    async def gated(config: dict[str, Any], ctx: PipelineContext) -> dict[str, Any]:
-        entered.set()
-        await gate.wait()
-        return {}
-
-    runtime = build("""
-    modules:
-      - {name: api, type: http.router}
-    triggers:
-      http:
-        routes:
-          - {path: /gated, method: GET, workflow: "pipeline:gated"}
-    pipelines:
-      gated:
-        steps:
-          - {name: hold, type: step.gated}
-    """, step_types=steps)
+    entered = asyncio.Event()
+    runtime = build(GATED.replace("timeout: 10ms", "timeout: 60s"),
+                    step_types=gated_steps(entered, asyncio.Event()))
     await runtime.start()
     answer = asyncio.create_task(runtime.handle(request("GET", "/gated")))
     await asyncio.wait_for(entered.wait(), 10)
