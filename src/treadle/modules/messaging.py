@@ -1,4 +1,5 @@
-"""Messaging modules: messaging.broker (in-memory pub/sub) and webhook.sender."""
+"""Messaging modules: messaging.broker (in-memory pub/sub), its Go alias
+messaging.broker.eventbus, and webhook.sender. messaging.nats is in `nats_broker`."""
 
 from __future__ import annotations
 
@@ -19,9 +20,16 @@ logger = logging.getLogger("treadle.messaging")
 
 MessageHandler = Callable[[bytes], Awaitable[Any] | Any]
 
+BROKER_TYPES = ("messaging.broker", "messaging.broker.eventbus", "messaging.nats")
+"""The built-in broker module types (`subscribe`, `publish`)."""
+
 
 class BrokerFullError(TreadleError):
     """A topic's queue stayed full for the whole delivery timeout."""
+
+
+class BrokerError(TreadleError):
+    """A broker could not reach its server: connect, subscribe or publish failed."""
 
 
 def encode_message(message: Any) -> bytes:
@@ -128,7 +136,7 @@ class MemoryBroker(Module):
     def handle(self, action: str, data: dict[str, Any]) -> Awaitable[None]:
         """For step.delegate: `publish` {topic, message}."""
         if action != "publish":
-            raise ValueError(f"messaging.broker {self.name!r} has no action {action!r}")
+            raise ValueError(f"{self.type} {self.name!r} has no action {action!r}")
         return self.publish(str(data["topic"]), data.get("message", {}))
 
 
@@ -160,6 +168,46 @@ queued messages do not survive a restart (the executions they started do).
 )
 def _broker(name: str, config: dict[str, Any], ctx: BuildContext) -> MemoryBroker:
     return MemoryBroker(name, config)
+
+
+class EventBusBroker(MemoryBroker):
+    """messaging.broker.eventbus: the in-memory broker under the Go EventBus bridge's name."""
+
+    type = "messaging.broker.eventbus"
+
+
+@register(
+    "messaging.broker.eventbus",
+    category="messaging",
+    provides=("broker", "service"),
+    doc="""
+The Go project's EventBus bridge (`module/eventbus_bridge.go`), which adapts the in-process
+EventBus of its `eventbus.modular` module to the broker interface. Treadle has one
+in-process bus, so this is `messaging.broker` under another name: `step.publish` and
+`event` triggers use it the same way, in the same process only.
+
+Mapping: the Go bridge takes no config (its bus is configured by `eventbus.modular`, which
+Treadle does not have) and does nothing until that bus is found; here the bus is built in
+and accepts `messaging.broker`'s keys. The Go bridge round-trips payloads through JSON
+(bytes that are not JSON arrive as a base64 string); Treadle delivers the published bytes
+unchanged, which is the same for JSON messages.
+""",
+    schema={
+        "type": "object",
+        "properties": {
+            "maxQueueSize": {"type": "integer", "minimum": 1, "default": 10000,
+                             "description": "Queue size per subscriber."},
+            "deliveryTimeout": {"type": ["string", "number"], "default": "30s",
+                                "description": "Longest wait for queue space."},
+        },
+    },
+    example="""
+- name: eventBroker
+  type: messaging.broker.eventbus
+""",
+)
+def _eventbus(name: str, config: dict[str, Any], ctx: BuildContext) -> EventBusBroker:
+    return EventBusBroker(name, config)
 
 
 # -- webhook.sender -------------------------------------------------------------------------
@@ -260,5 +308,5 @@ def _webhook(name: str, config: dict[str, Any], ctx: BuildContext) -> WebhookSen
     return WebhookSender(name, config)
 
 
-__all__ = ["BrokerFullError", "MemoryBroker", "Subscription", "WebhookDeliveryError",
-           "WebhookSender", "encode_message"]  # fmt: skip
+__all__ = ["BROKER_TYPES", "BrokerError", "BrokerFullError", "EventBusBroker", "MemoryBroker",
+           "Subscription", "WebhookDeliveryError", "WebhookSender", "encode_message"]  # fmt: skip

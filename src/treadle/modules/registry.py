@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 Factory = Callable[[str, dict[str, Any], "BuildContext"], "Module"]
 """`factory(name, config, ctx) -> Module`."""
 
-FAMILIES = ("http", "middleware", "auth", "storage", "messaging", "infra", "handlers",
-            "rest")
+FAMILIES = ("http", "middleware", "auth", "storage", "messaging", "nats_broker", "infra",
+            "handlers", "rest")
 """Modules of `treadle.modules` that register the built-in types, in documentation order."""
 
 PROVIDERS: list[str] = ["treadle.statemachine.provider"]
@@ -43,8 +43,7 @@ PROVIDERS: list[str] = ["treadle.statemachine.provider"]
 GO_ONLY_TYPES = frozenset({
     "http.proxy", "http.simple_proxy", "httpserver.modular",
     "httpclient.modular", "chimux.router", "reverseproxy", "auth.modular", "auth.user-store",
-    "messaging.broker.eventbus",
-    "messaging.kafka", "messaging.nats", "database.modular",
+    "messaging.kafka", "database.modular",
     "persistence.store", "processing.step", "license.validator", "platform.provider",
     "platform.resource", "platform.context", "log.collector", "observability.otel",
     "eventlogger.modular", "storage.s3", "storage.gcs", "notification.slack",

@@ -27,6 +27,7 @@ from typing import Any
 
 from treadle.modules.base import BuildContext, Module, ModuleSet
 from treadle.modules.handlers import go_json
+from treadle.modules.messaging import BROKER_TYPES
 from treadle.modules.registry import register
 from treadle.modules.web import HTTPRequest, HTTPResponse
 
@@ -84,7 +85,7 @@ class RESTAPIHandler(Module):
             self.workflow_type = next(iter(self.engine.definitions))
         broker = modules.get("message-broker")
         if broker is None and self.publish_events:
-            broker = next(iter(modules.of_type("messaging.broker")), None)
+            broker = next(iter(modules.of_type(*BROKER_TYPES)), None)
         self.broker = broker if callable(getattr(broker, "publish", None)) else None
 
     @staticmethod

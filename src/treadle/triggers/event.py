@@ -7,7 +7,8 @@ subscription's static `params`. Treadle adds `filter:` — `{dotted.path: value}
 list value means any of) that must all match.
 
 The broker is the subscription's `broker:`, else a module named `messageBroker`,
-`eventBroker` or `broker` (the Go lookup), else the first messaging.broker module.
+`eventBroker` or `broker` (the Go lookup), else the first broker module (`messaging.broker`,
+`messaging.broker.eventbus` or `messaging.nats`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import logging
 from typing import Any
 
+from treadle.modules.messaging import BROKER_TYPES
 from treadle.triggers.base import Dispatcher
 from treadle.triggers.spec import SubscriptionSpec
 
@@ -94,7 +96,7 @@ def find_broker(modules: Any, name: str = "") -> Any:
         found = modules.get(name)
         if found is not None and callable(getattr(found, "subscribe", None)):
             return found
-    brokers = modules.of_type("messaging.broker")
+    brokers = modules.of_type(*BROKER_TYPES)
     if brokers:
         return brokers[0]
     return next((m for m in modules.values() if callable(getattr(m, "subscribe", None))), None)

@@ -13,7 +13,7 @@ workflows:
         middlewares: [auth]
         pipeline: {steps: [...]}                                  # (or `steps:` directly)
   messaging:
-    broker: events              # optional: else the first messaging.broker
+    broker: events              # optional: else the first broker module
     subscriptions:
       - {topic: user-events, handler: audit}                      # a messaging.handler
     producers:

@@ -16,7 +16,14 @@ from treadle.modules.auth import JWTAuth, JWTError, decode_jwt, encode_jwt
 from treadle.modules.base import normalise_config
 from treadle.modules.http import StaticFileServer, parse_address
 from treadle.modules.infra import HealthChecker, MemoryCache, MetricsCollector, Scheduler
-from treadle.modules.messaging import BrokerFullError, MemoryBroker, WebhookSender
+from treadle.modules.messaging import (
+    BrokerError,
+    BrokerFullError,
+    EventBusBroker,
+    MemoryBroker,
+    WebhookSender,
+)
+from treadle.modules.nats_broker import DEFAULT_URL, NatsBroker, redact_url
 from treadle.modules.registry import default_registry
 from treadle.modules.storage import LocalStorage, translate_placeholders
 from treadle.modules.web import HTTPRequest, HTTPResponse
@@ -119,6 +126,48 @@ async def test_a_full_queue_fails_the_publish() -> None:
     await broker.publish("t", "one")
     with pytest.raises(BrokerFullError):
         await broker.publish("t", "two")
+
+
+async def test_the_eventbus_bridge_is_the_in_memory_broker(tmp_path: Path) -> None:
+    bus = build("messaging.broker.eventbus", {"maxQueueSize": 5}, tmp_path)
+    assert isinstance(bus, EventBusBroker) and isinstance(bus, MemoryBroker)
+    assert bus.max_queue == 5
+    got: list[bytes] = []
+    sub = bus.subscribe("t", got.append)
+    await bus.start()
+    await bus.handle("publish", {"topic": "t", "message": {"a": 1}})
+    await bus.drain()
+    sub.unsubscribe()
+    await bus.publish("t", "gone")
+    await bus.drain()
+    assert got == [b'{"a":1}']
+    with pytest.raises(ValueError, match=r"messaging\.broker\.eventbus 'm' has no action"):
+        bus.handle("send", {})
+    await bus.stop()
+
+
+def test_nats_urls_are_shown_without_credentials() -> None:
+    assert redact_url("nats://ann:s3cret@db:4222") == "nats://ann:***@db:4222"
+    assert redact_url("nats://tok3n@db:4222") == "nats://***@db:4222"
+    assert redact_url("ann:pw@a:4222, tls://b:4222") == "ann:***@a:4222,tls://b:4222"
+    assert redact_url(DEFAULT_URL) == "nats://127.0.0.1:4222"
+
+
+async def test_nats_broker_config_and_use_before_start(tmp_path: Path) -> None:
+    default = build("messaging.nats", {}, tmp_path, name="events")
+    assert isinstance(default, NatsBroker) and default.servers == [DEFAULT_URL]
+    assert default.connection_name == "treadle:events" and default.max_reconnects == 60
+    nats = build("messaging.nats", {"url": "nats://u:pw@a:4222,nats://b:4222",
+                                    "connectTimeout": "500ms", "maxReconnects": -1},
+                 tmp_path)  # fmt: skip
+    assert nats.servers == ["nats://u:pw@a:4222", "nats://b:4222"]
+    assert "pw" not in repr(nats) and nats.connect_timeout == 0.5
+    assert build("messaging.nats", {"url": ["nats://a:1"]}, tmp_path).servers == ["nats://a:1"]
+    with pytest.raises(ValueError, match="not a NATS subject"):
+        nats.subscribe("orders placed", lambda msg: None)
+    with pytest.raises(BrokerError, match="not connected to NATS"):
+        await nats.publish("orders", {})
+    assert await nats.health_check() == (False, "not connected to NATS")
 
 
 async def test_a_failing_subscriber_does_not_stop_delivery() -> None:

@@ -61,6 +61,16 @@ async def test_a_published_event_starts_the_subscribed_pipelines(build: Build) -
     assert [s.name for s in execution.steps] == ["seen"]
 
 
+async def test_the_go_eventbus_bridge_type_runs_as_the_in_memory_broker(build: Build) -> None:
+    runtime = build(EVENTS.replace("type: messaging.broker", "type: messaging.broker.eventbus"))
+    await runtime.start()
+    await runtime.run_pipeline("place", {"kind": "created", "id": "o3", "region": "uk"})
+    await runtime.modules["events"].drain()
+    created, eu = (s for _, s in runtime.subscriptions)
+    assert (await created.handles[0].result())["order_id"] == "o3"
+    assert (await eu.handles[0].result())["region"] == "uk"
+
+
 async def test_messages_that_are_not_json_objects_are_ignored(build: Build) -> None:
     runtime = build(EVENTS)
     await runtime.start()
