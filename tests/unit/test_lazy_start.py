@@ -148,3 +148,18 @@ async def test_lazy_is_for_executions_that_run_here(engine: treadle.Engine) -> N
     assert again.id == handle.id
     gate["event"].set()
     assert await handle.result() == 20
+
+
+@treadle.workflow(name="lazy-mutates")
+async def mutates_its_input(ctx: treadle.Context, order: dict[str, object]) -> int:
+    order["lines"] = "changed by the workflow"  # code may change its arguments...
+    return await shape(1)
+
+
+async def test_what_the_workflow_does_to_its_arguments_never_reaches_the_journal(
+    engine: treadle.Engine,
+) -> None:
+    handle = await engine.start(mutates_its_input, {"lines": [1, 2]}, lazy=True)
+    assert await handle.result() == 2
+    view = await engine.get(handle.id)  # ...the journal, written after, still has what came in
+    assert view.input == {"lines": [1, 2]}

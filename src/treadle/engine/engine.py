@@ -27,7 +27,7 @@ from treadle.engine.decorators import Registry, WorkflowDef, default_registry
 from treadle.engine.hooks import DebugObserver, Observer, notify
 from treadle.engine.queues import Queue
 from treadle.engine.run import Outcome, Run, check_signal_name
-from treadle.engine.serde import to_json_value
+from treadle.engine.serde import json_copies, to_json_value
 from treadle.engine.wakeups import Wakeups
 from treadle.errors import (
     ExecutionCancelledError,
@@ -318,7 +318,10 @@ class Engine:
     ) -> Run | tuple[str, bool]:
         await self.open()
         now = self.clock.time()
-        args_json = to_json_value(args, f"input of workflow {wf.name!r}")
+        what = f"input of workflow {wf.name!r}"
+        # A lazy start writes its `execution.started` later: the run gets its own copy of the
+        # arguments, so that nothing the workflow does to them can reach the journal.
+        args_json, run_args = json_copies(args, what) if lazy else (to_json_value(args, what),) * 2
         data: dict[str, Any] = {"workflow": wf.name, "version": wf.version, "args": args_json}
         if idempotency_key is not None:
             data["idempotency_key"] = idempotency_key
@@ -365,7 +368,7 @@ class Engine:
         if self.observers:
             for event in events:
                 notify(self.observers, event)
-        run = Run(self, wf, execution_id, args_json, seq=events[-1].seq,
+        run = Run(self, wf, execution_id, run_args, seq=events[-1].seq,
                   replay=index_positions(events) if seed else {},
                   status=ExecutionStatus.RUNNING, deadline=deadline, created_at=now,
                   mocks=data.get("mocks"), tenant_id=tenant_id,

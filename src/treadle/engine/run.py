@@ -31,10 +31,8 @@ from treadle.engine import current
 from treadle.engine.decorators import StepFunction, WorkflowDef
 from treadle.engine.hooks import notify
 from treadle.engine.serde import (
-    decode,
-    encode,
     error_record,
-    is_immutable_json,
+    json_copies,
     restore_error,
     to_json_input,
     to_json_value,
@@ -284,7 +282,7 @@ class Run:
             t0 = time.perf_counter()
             try:
                 value = await self._invoke(sf, args, kwargs, attempt, pos)
-                journaled, output = _journal_copies(value, name)
+                journaled, output = json_copies(value, f"output of step {name!r}")
             except asyncio.CancelledError:
                 if not self.shutdown:  # cancelled by a user or a deadline, not a closing engine
                     self.emit(EventType.STEP_FAILED, {
@@ -386,7 +384,7 @@ class Run:
         value = mock(*args, **kwargs) if callable(mock) else mock
         if inspect.isawaitable(value):
             value = await value
-        journaled, output = _journal_copies(value, name)
+        journaled, output = json_copies(value, f"output of step {name!r}")
         self.emit(EventType.STEP_OUTPUT_RECORDED,
                   {"pos": pos, "step_name": name, "output": journaled})
         self.emit(EventType.STEP_COMPLETED, {"pos": pos, "step_name": name, "duration_ms": 0.0,
@@ -828,14 +826,6 @@ def check_signal_name(name: str) -> None:
     if not name or name.startswith("treadle."):
         raise ValueError(f"signal name {name!r} is reserved or empty: names starting with "
                          "'treadle.' are Treadle's own")
-
-
-def _journal_copies(value: Any, step: str) -> tuple[Any, Any]:
-    """Two independent JSON copies of a step's output: one for the journal, one to return."""
-    if is_immutable_json(value):
-        return value, value
-    text = encode(value, f"output of step {step!r}")
-    return decode(text), decode(text)
 
 
 __all__ = ["Outcome", "Run", "TreadleError"]

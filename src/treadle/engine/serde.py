@@ -46,6 +46,15 @@ def to_json_value(value: Any, what: str) -> Any:
     return decode(encode(value, what))
 
 
+def json_copies(value: Any, what: str) -> tuple[Any, Any]:
+    """Two independent JSON copies of `value` (one for the journal, one for the code that goes
+    on using it), from one encoding; NotSerializableError naming `what` otherwise."""
+    if is_immutable_json(value):
+        return value, value
+    text = encode(value, what)
+    return decode(text), decode(text)
+
+
 def to_json_input(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """A step's input for the journal: its arguments, with non-JSON values shown as repr."""
     if not kwargs and all(is_immutable_json(a) for a in args):
