@@ -3,7 +3,7 @@ test case seeds (`state: {seed: {store: {key: value}}, fixtures: [{file, target}
 that assertions check (`- state: {store: {key: expected}}`).
 
 A store named like a module of the application that has `get(key)` / `set(key, value, ttl)`
-(a `cache.modular`) *is* that module, so pipelines read the seeded values and write the
+(`cache.modular`, `cache.redis`) *is* that module, so pipelines read the seeded values and write the
 asserted ones with `step.cache_get` / `step.cache_set`. Any other store is an in-memory map
 of the test case, as in Go.
 """

@@ -1,5 +1,5 @@
-"""Infrastructure modules: cache.modular, health.checker, metrics.collector,
-scheduler.modular."""
+"""Infrastructure modules: cache.modular (in memory; its redis backend is in
+`treadle.modules.redis_cache`), health.checker, metrics.collector, scheduler.modular."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from treadle.modules.base import BuildContext, Module, ModuleSet
+from treadle.modules.redis_cache import CONNECTION_SCHEMA, ModularRedisCache
 from treadle.modules.registry import register
 from treadle.modules.web import Handler, HTTPRequest, HTTPResponse, json_response
 
@@ -74,27 +75,45 @@ class MemoryCache(Module):
     category="infrastructure",
     provides=("cache",),
     doc="""
-An in-memory cache with a time to live, for `step.cache_get` / `step.cache_set`
+A cache with a time to live, for `step.cache_get` / `step.cache_set`
 (`cache: <this module>`): `get(key)`, `set(key, value, ttl)`, `delete(key)`. Entries expire
-after their TTL (`defaultTTL` when the step gives none); past `maxItems` the least recently
-used go first. Process-local: not shared between workers, gone on restart.
+after their TTL (`defaultTTL` when the step gives none; a `ttl` of `0` never expires).
+
+`backend: memory` (the default) keeps entries in the process, at most `maxItems` (the least
+recently used go first): not shared between workers, gone on restart. `backend: redis`
+keeps them on a Redis server, shared between processes and kept across restarts, as
+`cache.redis` does — same `address`, `password`, `db`, `prefix` and value encoding
+(strings as they are, other values as JSON) — with this module's TTL meaning and default;
+`maxItems` does not apply.
 """,
     schema={
         "type": "object",
         "properties": {
+            "backend": {"enum": ["memory", "redis"], "default": "memory",
+                        "description": "Where entries live."},
             "defaultTTL": {"type": ["string", "number"], "default": "5m",
                            "description": "TTL when none is given (0: no expiry)."},
             "maxItems": {"type": "integer", "minimum": 1, "default": 10000,
-                         "description": "Entries kept at most."},
+                         "description": "Entries kept at most (memory backend)."},
+            **{key: {**prop, "description": f"Redis backend: {prop['description']}"}
+               for key, prop in CONNECTION_SCHEMA.items()},
         },
     },
     example="""
 - name: cache
   type: cache.modular
   config: {defaultTTL: 10m}
+- name: shared-cache
+  type: cache.modular
+  config: {backend: redis, address: "localhost:6379"}
 """,
 )
-def _cache(name: str, config: dict[str, Any], ctx: BuildContext) -> MemoryCache:
+def _cache(name: str, config: dict[str, Any], ctx: BuildContext) -> Module:
+    backend = config.get("backend") or "memory"
+    if backend == "redis":
+        return ModularRedisCache(name, config)
+    if backend != "memory":
+        raise ValueError(f"backend must be 'memory' or 'redis', not {backend!r}")
     return MemoryCache(name, config)
 
 

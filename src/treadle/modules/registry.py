@@ -34,7 +34,7 @@ Factory = Callable[[str, dict[str, Any], "BuildContext"], "Module"]
 """`factory(name, config, ctx) -> Module`."""
 
 FAMILIES = ("http", "middleware", "auth", "storage", "messaging", "nats_broker", "infra",
-            "handlers", "rest")
+            "redis_cache", "handlers", "rest")
 """Modules of `treadle.modules` that register the built-in types, in documentation order."""
 
 PROVIDERS: list[str] = ["treadle.statemachine.provider"]

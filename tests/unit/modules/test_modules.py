@@ -24,6 +24,7 @@ from treadle.modules.messaging import (
     WebhookSender,
 )
 from treadle.modules.nats_broker import DEFAULT_URL, NatsBroker, redact_url
+from treadle.modules.redis_cache import CacheError, ModularRedisCache, decode_value, encode_value
 from treadle.modules.registry import default_registry
 from treadle.modules.storage import LocalStorage, translate_placeholders
 from treadle.modules.web import HTTPRequest, HTTPResponse
@@ -224,6 +225,52 @@ def test_cache_expires_entries_and_evicts_the_least_recent() -> None:
     cache.set("c", 3)
     cache.set("d", 4)
     assert cache.get("b") is None and cache.get("d") == 4
+
+
+def test_cache_modular_is_in_memory_unless_the_backend_is_redis(tmp_path: Path) -> None:
+    for config in ({}, {"backend": "memory", "defaultTTL": "1m"}):
+        memory = build("cache.modular", config, tmp_path)
+        assert type(memory) is MemoryCache
+        memory.set("k", {"a": 1})  # sync, as steps and apptest have always used it
+        assert memory.get("k") == {"a": 1} and memory.get("other") is None
+    shared = build("cache.modular", {"backend": "redis", "address": "cache:6380",
+                                     "password": "s3cret", "db": 2}, tmp_path)  # fmt: skip
+    assert isinstance(shared, ModularRedisCache) and shared.type == "cache.modular"
+    assert (shared.host, shared.port, shared.db, shared.prefix) == ("cache", 6380, 2, "wf:")
+    assert shared.default_ttl == 300 and shared._ttl(0) == 0  # cache.modular: 0 never expires
+    assert "s3cret" not in repr(shared)
+    with pytest.raises(ValueError, match="backend must be"):
+        build("cache.modular", {"backend": "memcached"}, tmp_path)
+
+
+async def test_redis_cache_config_follows_the_go_factory(tmp_path: Path) -> None:
+    default = build("cache.redis", {}, tmp_path, name="cache")
+    assert (default.host, default.port, default.db) == ("localhost", 6379, 0)
+    assert default.prefix == "wf:" and default.key("u:1") == "wf:u:1"
+    assert default.default_ttl == 3600 and default._ttl(None) == default._ttl(0) == 3600
+    assert default._ttl(2.5) == 2.5
+    assert build("cache.redis", {"prefix": ""}, tmp_path).prefix == "wf:"  # as in Go
+    assert build("cache.redis", {"defaultTTL": "0"}, tmp_path)._ttl(0) == 0
+    ipv6 = build("cache.redis", {"address": "[::1]:7000"}, tmp_path)
+    assert (ipv6.host, ipv6.port) == ("::1", 7000)
+    for bad in ({"address": "redis://:pw@h:6379"}, {"address": "u:pw@h:6379"}):
+        with pytest.raises(ValueError, match="host:port") as err:
+            build("cache.redis", bad, tmp_path)
+        assert "pw" not in str(err.value)
+    with pytest.raises(ValueError, match="db must be"):
+        build("cache.redis", {"db": -1}, tmp_path)
+    with pytest.raises(CacheError, match=r"cache\.redis 'cache' .*not started"):
+        await default.get("k")
+    assert await default.health_check() == (False, "not connected to Redis")
+
+
+def test_redis_cache_values_are_strings_or_json() -> None:
+    assert encode_value("{{ plain }}") == b"{{ plain }}" and encode_value(b"\x00") == b"\x00"
+    assert encode_value({"n": "ann", "tags": [1, 2]}) == b'{"n":"ann","tags":[1,2]}'
+    assert encode_value(42) == b"42" and encode_value(True) == b"true"
+    assert decode_value(b'{"n":"ann"}') == {"n": "ann"} and decode_value(b"[1]") == [1]
+    assert decode_value(b"42") == "42" and decode_value(b"{not json") == "{not json"
+    assert decode_value("é".encode()) == "é"
 
 
 async def test_health_checker_reports_each_module() -> None:
