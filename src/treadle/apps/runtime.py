@@ -529,7 +529,8 @@ def build_app(
     from treadle.pipelines import load_application
 
     app = config if not isinstance(config, str | os.PathLike) else load_config(config)
-    ctx = BuildContext(base_dir=Path(app.file).resolve().parent, app_name=app.name or "app")
+    ctx = BuildContext(base_dir=Path(app.file).resolve().parent, app_name=app.name or "app",
+                       sections=app.sections)  # fmt: skip
     module_set = build_modules(app, module_types, ctx=ctx, extra=modules)
     application = load_application(app, registry=engine.registry, modules=module_set,
                                    step_types=step_types)  # fmt: skip

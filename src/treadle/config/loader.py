@@ -79,6 +79,8 @@ TOP_LEVEL_KEYS: Mapping[str, str] = {
     "networking": "mapping",
     "security": "mapping",
     "variables": "mapping",
+    # module sections of the CrisisTextLine/modular framework the Go engine loads
+    "reverseproxy": "mapping",
     # descriptive keys that the Go examples and the seed documentation put at the top
     "name": "scalar",
     "version": "scalar",

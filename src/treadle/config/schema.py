@@ -196,6 +196,8 @@ def config_schema(
         triggers={"anyOf": [{"type": "null"}, trigger_map,
                             {"type": "array", "items": {"type": "object", "required": [
                                 "name", "type"], "allOf": named_trigger["allOf"]}}]},
+        reverseproxy={"anyOf": [{"type": "null"}, {"$ref": "#/$defs/module.reverseproxy"}],
+                      "description": "The reverseproxy / http.proxy modules' config (modular)."},
         workflows={"type": ["object", "array", "null"],
                    "description": "Workflow sections by type (http, messaging, statemachine...)."},
     )

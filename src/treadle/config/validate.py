@@ -214,7 +214,8 @@ class _Checker:
         self.server_addresses()
         from pathlib import Path
 
-        ctx = BuildContext(base_dir=Path(self.app.file).resolve().parent)
+        ctx = BuildContext(base_dir=Path(self.app.file).resolve().parent,
+                           sections=self.app.sections)  # fmt: skip
         flagged = {e.key for e in self.errors}
         for cfg in self.app.modules:
             spec = self.module_types.find(cfg.type)

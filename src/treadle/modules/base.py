@@ -37,6 +37,9 @@ class BuildContext:
     base_dir: Path = field(default_factory=Path.cwd)
     """The folder of the config file: relative paths in module configs resolve against it."""
     app_name: str = "treadle"
+    sections: Mapping[str, Any] = field(default_factory=dict)
+    """The application's other top-level sections (`AppConfig.sections`), for module types
+    that the Go project configures there (the `reverseproxy:` section)."""
 
     def path(self, value: str) -> Path:
         """`value` as a path, relative ones resolved against `base_dir`."""
@@ -215,7 +218,7 @@ def build_modules(
 
     registry = registry or default_registry
     ctx = ctx or BuildContext(base_dir=Path(app.file).resolve().parent,
-                              app_name=app.name or "treadle")  # fmt: skip
+                              app_name=app.name or "treadle", sections=app.sections)  # fmt: skip
     extra = dict(extra or {})
     errors: list[ConfigError] = []
     order, problems = dependency_order(app.modules)

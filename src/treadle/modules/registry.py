@@ -34,15 +34,15 @@ Factory = Callable[[str, dict[str, Any], "BuildContext"], "Module"]
 """`factory(name, config, ctx) -> Module`."""
 
 FAMILIES = ("http", "middleware", "auth", "storage", "messaging", "nats_broker", "infra",
-            "redis_cache", "handlers", "rest")
+            "redis_cache", "handlers", "rest", "proxy")
 """Modules of `treadle.modules` that register the built-in types, in documentation order."""
 
 PROVIDERS: list[str] = ["treadle.statemachine.provider"]
 """Other importable modules that register module types (e.g. the state machine package)."""
 
 GO_ONLY_TYPES = frozenset({
-    "http.proxy", "http.simple_proxy", "httpserver.modular",
-    "httpclient.modular", "chimux.router", "reverseproxy", "auth.modular", "auth.user-store",
+    "httpserver.modular",
+    "httpclient.modular", "chimux.router", "auth.modular", "auth.user-store",
     "messaging.kafka", "database.modular",
     "persistence.store", "processing.step", "license.validator", "platform.provider",
     "platform.resource", "platform.context", "log.collector", "observability.otel",

@@ -3,12 +3,16 @@ and run on Treadle."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvicorn
 
 import treadle
 from treadle.apps import AppRuntime, build_app
@@ -158,3 +162,42 @@ async def test_state_machine_orders_through_the_rest_handler(runtime: AppRuntime
     listed = payload(await runtime.handle(request("GET", "/api/orders")))
     assert [r["id"] for r in listed] == ["o1"]  # type: ignore[union-attr,index]
     assert (await runtime.handle(request("GET", "/api/orders/nope"))).status == 404
+
+
+async def _health_service(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The example's "mock health service" on localhost:8091: echoes method and path."""
+    body = json.dumps({"service": "health", "method": scope["method"],
+                       "path": scope["path"]}).encode()  # fmt: skip
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+@pytest.mark.parametrize("runtime", ["api-gateway-config.yaml"], indirect=True)
+async def test_api_gateway_proxies_every_path_to_its_default_backend(
+        runtime: AppRuntime) -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", 8091))
+    except OSError:
+        sock.close()
+        pytest.skip("port 8091 (the example's health backend) is in use")
+    await runtime.start()
+    down = await runtime.handle(request("GET", "/health"))  # nothing listens yet
+    assert (down.status, down.body) == (502, b"Backend service unavailable\n")
+    server = uvicorn.Server(uvicorn.Config(_health_service, log_level="warning",
+                                           lifespan="off", interface="asgi3"))  # fmt: skip
+    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:  # a condition, polled until uvicorn listens
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.005)
+        for method, path in [("GET", "/health"), ("POST", "/api/users/1")]:
+            got = payload(await runtime.handle(request(method, path, {"a": 1})))
+            assert got == {"service": "health", "method": method, "path": path}
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
