@@ -10,7 +10,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from treadle.errors import TreadleError, require
 from treadle.modules.base import BuildContext, Module
@@ -39,6 +39,28 @@ def encode_message(message: Any) -> bytes:
     if isinstance(message, str):
         return message.encode()
     return json.dumps(message, separators=(",", ":")).encode()
+
+
+class _Counting(Protocol):
+    name: str
+    failed: int
+
+
+async def deliver(broker: _Counting, topic: str, handler: MessageHandler,
+                  queue: asyncio.Queue[bytes]) -> None:  # fmt: skip
+    """Hand a subscription's queued messages to its handler in order, forever; a handler that
+    fails is logged and counted (`broker.failed`), and delivery goes on."""
+    while True:
+        data = await queue.get()
+        try:
+            result = handler(data)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            broker.failed += 1
+            logger.exception("broker %r: a subscriber of %r failed", broker.name, topic)
+        finally:
+            queue.task_done()
 
 
 @dataclass(eq=False)
@@ -100,17 +122,7 @@ class MemoryBroker(Module):
                                       f"({self.max_queue} messages)") from exc  # fmt: skip
 
     async def _deliver(self, sub: Subscription) -> None:
-        while True:
-            data = await sub.queue.get()
-            try:
-                result = sub.handler(data)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                self.failed += 1
-                logger.exception("broker %r: a subscriber of %r failed", self.name, sub.topic)
-            finally:
-                sub.queue.task_done()
+        await deliver(self, sub.topic, sub.handler, sub.queue)
 
     async def drain(self) -> None:
         """Wait until every queued message has been handled (for tests and shutdown)."""
@@ -140,6 +152,17 @@ class MemoryBroker(Module):
         return self.publish(str(data["topic"]), data.get("message", {}))
 
 
+_BROKER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "maxQueueSize": {"type": "integer", "minimum": 1, "default": 10000,
+                         "description": "Queue size per subscriber."},
+        "deliveryTimeout": {"type": ["string", "number"], "default": "30s",
+                            "description": "Longest wait for queue space."},
+    },
+}
+
+
 @register(
     "messaging.broker",
     category="messaging",
@@ -151,15 +174,7 @@ JSON); each subscriber has its own queue of at most `maxQueueSize` messages, han
 order; a publish that finds a queue full for `deliveryTimeout` fails. Being in memory,
 queued messages do not survive a restart (the executions they started do).
 """,
-    schema={
-        "type": "object",
-        "properties": {
-            "maxQueueSize": {"type": "integer", "minimum": 1, "default": 10000,
-                             "description": "Queue size per subscriber."},
-            "deliveryTimeout": {"type": ["string", "number"], "default": "30s",
-                                "description": "Longest wait for queue space."},
-        },
-    },
+    schema=_BROKER_SCHEMA,
     example="""
 - name: events
   type: messaging.broker
@@ -192,15 +207,7 @@ and accepts `messaging.broker`'s keys. The Go bridge round-trips payloads throug
 (bytes that are not JSON arrive as a base64 string); Treadle delivers the published bytes
 unchanged, which is the same for JSON messages.
 """,
-    schema={
-        "type": "object",
-        "properties": {
-            "maxQueueSize": {"type": "integer", "minimum": 1, "default": 10000,
-                             "description": "Queue size per subscriber."},
-            "deliveryTimeout": {"type": ["string", "number"], "default": "30s",
-                                "description": "Longest wait for queue space."},
-        },
-    },
+    schema=_BROKER_SCHEMA,
     example="""
 - name: eventBroker
   type: messaging.broker.eventbus

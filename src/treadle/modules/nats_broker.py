@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import re
 from collections.abc import Awaitable, Coroutine
@@ -32,7 +31,7 @@ from typing import Any
 
 from treadle.errors import require
 from treadle.modules.base import BuildContext, Module
-from treadle.modules.messaging import BrokerError, MessageHandler, encode_message
+from treadle.modules.messaging import BrokerError, MessageHandler, deliver, encode_message
 from treadle.modules.registry import register
 
 logger = logging.getLogger("treadle.messaging")
@@ -201,17 +200,7 @@ class NatsBroker(Module):
                                nats_sub.subject, _describe(exc))  # fmt: skip
 
     async def _deliver(self, sub: NatsSubscription) -> None:
-        while True:
-            data = await sub.queue.get()
-            try:
-                result = sub.handler(data)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                self.failed += 1
-                logger.exception("broker %r: a subscriber of %r failed", self.name, sub.topic)
-            finally:
-                sub.queue.task_done()
+        await deliver(self, sub.topic, sub.handler, sub.queue)
 
     # -- publishing ------------------------------------------------------------------------
 
