@@ -464,8 +464,12 @@ def _wire_handlers(runtime: AppRuntime, plan: HandlerPlan, errors: _Errors) -> N
         else:
             runtime.message_handlers.append((broker, sub.topic, receive))
     for fwd in plan.forwards:
-        forward = getattr(modules.get(fwd.handler), "forward", None)
+        producer = modules.get(fwd.handler)
+        forward = getattr(producer, "forward", None)
         broker = find_broker(modules, fwd.broker)
+        if producer is not None and not callable(forward) and \
+                callable(getattr(producer, "handle_http", None)):
+            continue  # an http.handler producer: only logged by Go, ignored (a warning)
         if not callable(forward):
             errors.add((*fwd.at, "name"), _not_a(modules, fwd.handler, "messaging.handler",
                                                  "forward"))  # fmt: skip
@@ -535,13 +539,16 @@ def build_app(
     application = load_application(app, registry=engine.registry, modules=module_set,
                                    step_types=step_types)  # fmt: skip
     from treadle.statemachine.app import attach
+    from treadle.statemachine.triggers import StateMachineTriggers
 
-    attach(app, module_set, application, engine)
+    state_machines = attach(app, module_set, application, engine)
     metrics = next((m for m in module_set.values()
                     if callable(getattr(m, "observe_pipeline", None))), None)  # fmt: skip
     dispatcher = Dispatcher(engine, application, metrics)
     for handler in handlers or ():
         dispatcher.add_handler(handler)
+    if state_machines:  # triggers naming a state machine definition
+        dispatcher.add_handler(StateMachineTriggers(state_machines, engine.registry))
     runtime = AppRuntime(app, engine, application, module_set, dispatcher)
     errors = _Errors(app)
     _wire(runtime, errors, runtime.response_timeout)

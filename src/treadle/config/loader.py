@@ -54,7 +54,7 @@ try:
 except ImportError as exc:  # pragma: no cover - PyYAML comes with the `config` extra
     raise MissingExtraError("config", "yaml") from exc
 
-__all__ = ["TOP_LEVEL_KEYS", "load_config", "load_config_text"]
+__all__ = ["MODULAR_SECTIONS", "TOP_LEVEL_KEYS", "load_config", "load_config_text"]
 
 TOP_LEVEL_KEYS: Mapping[str, str] = {
     # WorkflowConfig of GoCodeAlone/workflow (config/config.go) and the container each holds
@@ -85,10 +85,20 @@ TOP_LEVEL_KEYS: Mapping[str, str] = {
     "name": "scalar",
     "version": "scalar",
     "description": "scalar",
+    "app": "mapping",  # `app: {name, version}` of newer Go examples (descriptive)
     # ApplicationConfig: a file listing workflow files instead of holding one
     "application": "mapping",
 }
 """Every key allowed at the top of a file, besides `x-*` keys (kept, e.g. for anchors)."""
+
+MODULAR_SECTIONS = frozenset({
+    "auth", "cache", "chimux", "database", "eventbus", "eventlogger", "httpclient",
+    "httpserver", "jsonschema", "letsencrypt", "scheduler",
+})  # fmt: skip
+"""Config sections of the modules of the Go `modular` framework (`httpserver:`, `chimux:`,
+...) that older Go examples put at the top of the file. Treadle reads a module's config from
+its `modules[].config` (`reverseproxy:` excepted, read by the reverseproxy module), so these
+are dropped with a warning rather than refused as unknown keys."""
 
 # What an imported file contributes (Go's processImports); the rest of it is dropped.
 _IMPORT_MERGED = frozenset(
@@ -491,7 +501,12 @@ class _Session:
             kind = TOP_LEVEL_KEYS.get(key)
             problem = None
             if kind is None:
-                if not key.startswith("x-"):
+                if key in MODULAR_SECTIONS:
+                    self.problem(doc, (key,), f"{key!r} (a config section of the Go modular "
+                                 f"framework's {key} module) is ignored: Treadle modules take "
+                                 "their config from modules[].config", error=False)
+                    problem = ""
+                elif not key.startswith("x-"):
                     problem = f"unknown top-level key {key!r}{suggest(key, TOP_LEVEL_KEYS)}"
             elif value is None:
                 problem = "" if kind != "scalar" else None  # `pipelines:` alone: none (Go)

@@ -417,7 +417,14 @@ class _Checker:
             self.error(plan.subscriptions[0].at, "messaging subscriptions need a "
                        "messaging.broker module")  # fmt: skip
         for fwd in plan.forwards:
-            self.module_of((*fwd.at, "name"), fwd.handler, MESSAGE_HANDLER, "messaging.handler")
+            provided = self.provides(fwd.handler)
+            if provided and HTTP_HANDLER in provided and MESSAGE_HANDLER not in provided:
+                self.warn((*fwd.at, "name"), f"module {fwd.handler!r} is an http.handler, "
+                          "not a messaging.handler: its forwardTo is ignored (the Go engine "
+                          "only logs producers)")  # fmt: skip
+            else:
+                self.module_of((*fwd.at, "name"), fwd.handler, MESSAGE_HANDLER,
+                               "messaging.handler")  # fmt: skip
         for job in plan.jobs:
             if self.module_of((*job.at, "scheduler"), job.scheduler, "scheduler", "scheduler"):
                 scheduler = self.app.module(job.scheduler)

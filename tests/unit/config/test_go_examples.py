@@ -22,6 +22,8 @@ from treadle.modules.web import HTTPRequest, HTTPResponse
 GO = Path(__file__).parent / "fixtures" / "go_examples"
 BROKEN = {"test-route-pipeline.yaml"}
 """Examples the Go engine cannot load either (see test_an_invalid_go_example...)."""
+APPLICATIONS = ["multi-workflow/app.yaml"]
+"""Multi-file examples (an `application:` listing workflow files), by their main file."""
 
 
 def request(method: str, path: str, body: object = None) -> HTTPRequest:
@@ -43,13 +45,14 @@ async def runtime(request: pytest.FixtureRequest) -> AsyncIterator[AppRuntime]:
 
 
 def test_the_fixtures_are_there() -> None:
-    assert len(list(GO.glob("*.yaml"))) >= 7
+    assert len(list(GO.rglob("*.yaml"))) >= 21
     readme = (GO / "README.md").read_text()
-    for path in GO.glob("*.yaml"):
-        assert path.name in readme  # its origin is recorded
+    for path in GO.rglob("*.yaml"):
+        assert path.relative_to(GO).as_posix() in readme  # its origin is recorded
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in GO.glob("*.yaml") if p.name not in BROKEN))
+@pytest.mark.parametrize("name", sorted(p.name for p in GO.glob("*.yaml") if p.name not in BROKEN)
+                         + APPLICATIONS)
 def test_go_examples_validate_and_build(name: str) -> None:
     report = validate_report(GO / name)
     assert report.errors == [], [str(e) for e in report.errors]
@@ -201,3 +204,160 @@ async def test_api_gateway_proxies_every_path_to_its_default_backend(
         server.should_exit = True
         await task
         sock.close()
+
+async def started(runtime: AppRuntime) -> AppRuntime:
+    await runtime.start()
+    return runtime
+
+
+@pytest.mark.parametrize("runtime", ["advanced-scheduler-workflow.yaml"], indirect=True)
+async def test_advanced_scheduler_runs_each_job_on_its_schedule(runtime: AppRuntime) -> None:
+    midnight = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)
+    schedulers = ["minutely-scheduler", "hourly-scheduler", "daily-scheduler"]
+    for name in schedulers:
+        runtime.modules[name].now = lambda: midnight - timedelta(seconds=30)
+    await started(runtime)
+    for name in schedulers:  # at midnight every schedule is due
+        await runtime.modules[name].tick(midnight)
+    for job in ["system-stats-job", "health-check-job", "data-cleanup-job",
+                "report-generator-job"]:
+        assert runtime.modules[job].count == 1, job
+    await runtime.modules["minutely-scheduler"].tick(midnight + timedelta(minutes=1))
+    assert runtime.modules["system-stats-job"].count == 2
+    assert runtime.modules["data-cleanup-job"].count == 1
+
+
+@pytest.mark.parametrize("runtime", ["data-sync-pipeline.yaml"], indirect=True)
+async def test_data_sync_pipelines_run_from_their_http_triggers(runtime: AppRuntime) -> None:
+    await started(runtime)
+    _, out = await runtime.run_pipeline("manual-sync", {})
+    assert out == {"sync_status": "in_progress", "sync_source": "external-api"}
+    _, out = await runtime.run_pipeline("health-probe", {})
+    assert out["status"] == "healthy"
+    # no step writes a response: the HTTP trigger answers as Go's does
+    response = await runtime.handle(request("POST", "/api/sync/trigger"))
+    assert (response.status, payload(response)) == (202, {"status": "workflow triggered"})
+
+
+@pytest.mark.parametrize("runtime", ["event-processor-config.yaml"], indirect=True)
+async def test_event_processor_forwards_from_its_producer(runtime: AppRuntime) -> None:
+    await started(runtime)
+    await runtime.modules["event-broker"].publish("incoming-events", {"id": "e1"})
+    await runtime.modules["event-broker"].drain()
+    # event-receiver gets it and, as producer, forwards it to processed- and error-events
+    for name in ["event-receiver", "event-notifier", "error-handler"]:
+        assert list(runtime.modules[name].received) == [b'{"id":"e1"}'], name
+    assert list(runtime.modules["event-processor"].received) == []  # subscribed to nothing
+
+
+@pytest.mark.parametrize("runtime", ["data-pipeline-config.yaml"], indirect=True)
+async def test_data_pipeline_stages_chain_through_the_broker(runtime: AppRuntime) -> None:
+    await started(runtime)
+    broker = runtime.modules["message-broker"]
+    await broker.publish("raw-input", {"id": "r1"})
+    await broker.drain()
+    for stage in ["data-validation", "data-transformation", "data-enrichment", "db-output",
+                  "notification-output"]:
+        assert list(runtime.modules[stage].received) == [b'{"id":"r1"}'], stage
+    # api-input is an http.handler: its producers entry is ignored (Go only logs it)
+    response = await runtime.handle(request("POST", "/api/data", {"x": 1}))
+    assert payload(response) == {"handler": "api-input", "status": "success",
+                                 "message": "Default handler response"}
+    assert list(runtime.modules["data-validation"].received) == [b'{"id":"r1"}']
+
+
+@pytest.mark.parametrize("runtime", ["multi-workflow-config.yaml"], indirect=True)
+async def test_multi_workflow_protects_its_api_and_delivers_events(runtime: AppRuntime) -> None:
+    await started(runtime)
+    assert (await runtime.handle(request("GET", "/health"))).status == 200
+    refused = await runtime.handle(request("GET", "/api/users"))
+    assert refused.status == 401  # behind auth-middleware
+    await runtime.modules["message-broker"].publish("audit-logs", {"who": "ann"})
+    await runtime.modules["message-broker"].drain()
+    assert list(runtime.modules["audit-log-handler"].received) == [b'{"who":"ann"}']
+    assert list(runtime.modules["user-event-handler"].received) == []
+
+
+@pytest.mark.parametrize("runtime", ["sms-chat-config.yaml"], indirect=True)
+async def test_sms_chat_webhook_and_triage_subscriptions(runtime: AppRuntime) -> None:
+    await started(runtime)
+    for method, path in [("POST", "/sms/webhook"), ("GET", "/sms/status")]:
+        response = await runtime.handle(request(method, path, {"From": "+1"}
+                                                if method == "POST" else None))
+        assert payload(response) == {"handler": "sms-webhook-handler", "status": "success",
+                                     "message": "Default handler response"}
+    broker = runtime.modules["message-broker"]
+    for topic in ["incoming-sms", "outgoing-sms"]:
+        await broker.publish(topic, {"topic": topic})
+    await broker.drain()
+    assert runtime.modules["triage-survey-handler"].count == 1
+    assert runtime.modules["notification-handler"].count == 1
+    assert runtime.modules["agent-assignment-handler"].count == 0
+
+
+@pytest.mark.parametrize("runtime", ["realtime-messaging-modular-config.yaml"], indirect=True)
+async def test_realtime_messaging_eventbus_delivers(runtime: AppRuntime) -> None:
+    await started(runtime)
+    bus = runtime.modules["realtime-eventbus"]
+    got: list[bytes] = []
+
+    async def receive(message: bytes) -> None:
+        got.append(message)
+
+    bus.subscribe("chat.room1", receive)
+    await bus.publish("chat.room1", {"text": "hi"})
+    await bus.drain()
+    assert got == [b'{"text":"hi"}']
+
+
+def test_scheduled_jobs_modular_top_level_section_is_reported_ignored() -> None:
+    report = validate_report(GO / "scheduled-jobs-modular-config.yaml")
+    assert report.errors == []
+    warned = [w for w in report.warnings if w.key == "scheduler"]
+    assert warned and "ignored" in str(warned[0])
+
+
+@pytest.mark.parametrize("runtime", ["workflow-a-orders.yaml"], indirect=True)
+async def test_orders_trigger_drives_the_order_lifecycle(runtime: AppRuntime) -> None:
+    await started(runtime)
+    created = await runtime.handle(request("POST", "/api/orders", {"id": "o1", "total": 30}))
+    assert (created.status, payload(created)) == (202, {"status": "workflow triggered"})
+    engine = runtime.modules["order-state-engine"].engine
+    instance = await engine.get("o1")  # created by the trigger, then validate_order fired
+    assert (instance.workflow_type, instance.current_state) == ("order-lifecycle", "validated")
+    # the toStates hook told order-event-handler
+    told = json.loads(runtime.modules["order-event-handler"].received[0])
+    assert (told["instanceId"], told["toState"]) == ("o1", "validated")
+    again = await runtime.handle(request("POST", "/api/orders", {"id": "o1"}))
+    assert again.status == 500 and b"cannot trigger transition" in again.body
+    assert (await runtime.handle(request("GET", "/api/orders/o1"))).status == 200
+
+
+@pytest.mark.parametrize("runtime", ["workflow-b-fulfillment.yaml"], indirect=True)
+async def test_fulfillment_event_trigger_starts_picking(runtime: AppRuntime) -> None:
+    await started(runtime)
+    broker = runtime.modules["fulfillment-broker"]
+    await broker.publish("order.validated", {"type": "order.created", "id": "f0"})
+    await broker.publish("order.validated", {"type": "order.validated", "id": "f1"})
+    await broker.drain()
+    subscription = next(s for _, s in runtime.subscriptions)
+    assert (subscription.started, subscription.skipped) == (1, 1)  # `event:` filters
+    result = await subscription.handles[0].result(5)
+    assert result == {"instanceId": "f1", "currentState": "picking",
+                      "transition": "start_picking", "success": True}
+    engine = runtime.modules["fulfillment-state-engine"].engine
+    assert (await engine.get("f1")).current_state == "picking"
+    assert runtime.modules["fulfillment-handler"].count == 2  # its own subscription too
+
+
+@pytest.mark.parametrize("runtime", ["multi-workflow/app.yaml"], indirect=True)
+async def test_multi_workflow_application_calls_across_files(runtime: AppRuntime) -> None:
+    await started(runtime)
+    assert sorted(runtime.application.pipelines) == [
+        "assign-conversation", "escalate-conversation", "handle-message", "notify-responder"]
+    _, out = await runtime.run_pipeline("handle-message", {
+        "conversation_id": "c1", "channel": "sms", "message_text": "help"})
+    assert (out["urgency"], out["status"]) == ("normal", "assigned")
+    assert (out["responder"], out["queue"]) == ("responder-normal-01", "sms-queue")
+    _, out = await runtime.run_pipeline("escalate-conversation", {"conversation_id": "c1"})
+    assert (out["queue_name"], out["dispatched"]) == ("escalation-queue", True)

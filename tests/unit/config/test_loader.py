@@ -151,6 +151,20 @@ def test_module_key_typos_get_a_suggestion() -> None:
     assert "did you mean 'dependsOn'?" in warning.message
 
 
+def test_modular_framework_sections_and_app_are_ignored_with_a_warning() -> None:
+    # older Go examples configure modular's modules in top-level sections; Go's
+    # WorkflowConfig has no such fields and Treadle reads modules[].config only
+    text = ("app: {name: demo, version: '1.0'}\nmodules: []\n"
+            "httpserver: {address: ':8090'}\nscheduler:\n  jobs: []\n")
+    app = load_config_text(text, filename="app.yaml")
+    assert {(w.key, w.line) for w in app.warnings} == {("httpserver", 3), ("scheduler", 4)}
+    assert all("is ignored" in w.message and "modules[].config" in w.message
+               for w in app.warnings)
+    assert "httpserver" not in app.sections and "app" in app.sections
+    with pytest.raises(ConfigError, match="unknown top-level key 'httpservr'"):
+        load_config_text("httpservr: {}\n")
+
+
 def test_other_top_level_sections_are_kept_untyped() -> None:
     text = (
         "platform: {region: eu}\nrequires: {capabilities: [http]}\nsidecars: []\n"

@@ -120,6 +120,28 @@ def test_syntax_errors_come_back_as_the_loader_reports_them(tmp_path: Path) -> N
     assert len(errors) == 1 and errors[0].line is not None and "invalid YAML" in errors[0].message
 
 
+def test_a_producer_that_is_an_http_handler_is_a_warning(tmp_path: Path) -> None:
+    # the Go engine only logs `producers:`; Treadle forwards from message handlers
+    app = tmp_path / "app.yaml"
+    app.write_text("""
+modules:
+  - {name: broker, type: messaging.broker}
+  - {name: api, type: http.handler}
+  - {name: sink, type: messaging.handler}
+workflows:
+  messaging:
+    subscriptions: [{topic: a, handler: sink}]
+    producers:
+      - {name: api, forwardTo: [a]}
+      - {name: nobody, forwardTo: [a]}
+""")
+    report = validate_report(app)
+    assert [(e.key, "not a module" in e.message) for e in report.errors] == [
+        ("workflows.messaging.producers[1].name", True)]
+    [warning] = [w for w in report.warnings if w.key == "workflows.messaging.producers[0].name"]
+    assert "forwardTo is ignored" in warning.message
+
+
 def test_unknown_keys_are_warnings_with_suggestions(tmp_path: Path) -> None:
     app = tmp_path / "app.yaml"
     app.write_text("""
