@@ -22,8 +22,10 @@ from treadle.modules.web import HTTPRequest, HTTPResponse
 GO = Path(__file__).parent / "fixtures" / "go_examples"
 BROKEN = {"test-route-pipeline.yaml"}
 """Examples the Go engine cannot load either (see test_an_invalid_go_example...)."""
-APPLICATIONS = ["multi-workflow/app.yaml"]
-"""Multi-file examples (an `application:` listing workflow files), by their main file."""
+NESTED = ["multi-workflow/app.yaml", "ecommerce-app/configs/gateway.yaml",
+          "chat-platform/configs/gateway.yaml"]
+"""Examples kept in their directories: a multi-file application (an `application:` listing
+workflow files) by its main file, and the two `gateway.yaml` of the multi-service examples."""
 
 
 def request(method: str, path: str, body: object = None) -> HTTPRequest:
@@ -45,14 +47,14 @@ async def runtime(request: pytest.FixtureRequest) -> AsyncIterator[AppRuntime]:
 
 
 def test_the_fixtures_are_there() -> None:
-    assert len(list(GO.rglob("*.yaml"))) >= 21
+    assert len(list(GO.rglob("*.yaml"))) >= 24
     readme = (GO / "README.md").read_text()
     for path in GO.rglob("*.yaml"):
         assert path.relative_to(GO).as_posix() in readme  # its origin is recorded
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in GO.glob("*.yaml") if p.name not in BROKEN)
-                         + APPLICATIONS)
+                         + NESTED)
 def test_go_examples_validate_and_build(name: str) -> None:
     report = validate_report(GO / name)
     assert report.errors == [], [str(e) for e in report.errors]
@@ -361,3 +363,31 @@ async def test_multi_workflow_application_calls_across_files(runtime: AppRuntime
     assert (out["responder"], out["queue"]) == ("responder-normal-01", "sms-queue")
     _, out = await runtime.run_pipeline("escalate-conversation", {"conversation_id": "c1"})
     assert (out["queue_name"], out["dispatched"]) == ("escalation-queue", True)
+
+
+@pytest.mark.parametrize("runtime", ["ecommerce-app/configs/gateway.yaml"], indirect=True)
+async def test_ecommerce_gateway_proxies_through_its_middlewares(runtime: AppRuntime) -> None:
+    await started(runtime)
+    assert (await runtime.handle(request("GET", "/healthz"))).status == 200
+    call = request("GET", "/api/products/p1")
+    call.headers["origin"] = "http://shop.example"
+    response = await runtime.handle(call)
+    # the backend host does not exist here: SimpleProxy's 502, after cors and request-id
+    assert response.status == 502
+    assert payload(response) == {"backend": "users-products:8080",
+                                 "error": "backend unavailable", "path": "/api/products/p1"}
+    assert response.get_header("Access-Control-Allow-Origin") == "http://shop.example"
+    assert response.get_header("X-Request-ID")
+
+
+@pytest.mark.parametrize("runtime", ["chat-platform/configs/gateway.yaml"], indirect=True)
+async def test_chat_gateway_routes_each_prefix_to_its_service(runtime: AppRuntime) -> None:
+    await started(runtime)
+    for method, path, backend in [("POST", "/api/webhooks/twilio", "conversation:8082"),
+                                  ("GET", "/api/admin/stats", "api:8081"),
+                                  ("POST", "/api/conversations/c1/close", "conversation:8082")]:
+        response = await runtime.handle(request(method, path, {"a": 1}))
+        assert response.status == 502, path
+        assert payload(response)["backend"] == backend  # type: ignore[index]
+        assert response.get_header("X-Frame-Options") == "DENY"  # security-headers ran
+    assert (await runtime.handle(request("DELETE", "/api/users/u1"))).status == 405
