@@ -81,6 +81,8 @@ TOP_LEVEL_KEYS: Mapping[str, str] = {
     "variables": "mapping",
     # module sections of the CrisisTextLine/modular framework the Go engine loads
     "reverseproxy": "mapping",
+    "httpserver": "mapping",
+    "chimux": "mapping",
     # descriptive keys that the Go examples and the seed documentation put at the top
     "name": "scalar",
     "version": "scalar",
@@ -92,13 +94,14 @@ TOP_LEVEL_KEYS: Mapping[str, str] = {
 """Every key allowed at the top of a file, besides `x-*` keys (kept, e.g. for anchors)."""
 
 MODULAR_SECTIONS = frozenset({
-    "auth", "cache", "chimux", "database", "eventbus", "eventlogger", "httpclient",
-    "httpserver", "jsonschema", "letsencrypt", "scheduler",
+    "auth", "cache", "database", "eventbus", "eventlogger", "httpclient", "jsonschema",
+    "letsencrypt", "scheduler",
 })  # fmt: skip
-"""Config sections of the modules of the Go `modular` framework (`httpserver:`, `chimux:`,
+"""Config sections of the modules of the Go `modular` framework (`scheduler:`, `database:`,
 ...) that older Go examples put at the top of the file. Treadle reads a module's config from
-its `modules[].config` (`reverseproxy:` excepted, read by the reverseproxy module), so these
-are dropped with a warning rather than refused as unknown keys."""
+its `modules[].config` (`reverseproxy:`, `httpserver:` and `chimux:` excepted, read by the
+module types of those names), so these are dropped with a warning rather than refused as
+unknown keys."""
 
 # What an imported file contributes (Go's processImports); the rest of it is dropped.
 _IMPORT_MERGED = frozenset(

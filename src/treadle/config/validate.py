@@ -212,6 +212,7 @@ class _Checker:
             key = "dependsOn" if "unknown" in message else "name"
             self.error((*self.app.modules[index].path, key), message)
         self.server_addresses()
+        self.module_sections()
         from pathlib import Path
 
         ctx = BuildContext(base_dir=Path(self.app.file).resolve().parent,
@@ -252,6 +253,31 @@ class _Checker:
                 self.error((*cfg.path, "config", "address"), f"http.server {cfg.name!r} uses "
                            f"port {port}, as {seen[port]!r} does")  # fmt: skip
             seen.setdefault(port, cfg.name)
+
+    def module_sections(self) -> None:
+        """Keys of the top-level sections module types read (modular's `httpserver:`,
+        `chimux:`) that the type does not know, and such sections no module reads: warnings
+        (modular ignores them too)."""
+        readers: dict[str, list[str]] = {}
+        for spec in self.module_types:
+            if spec.section:
+                readers.setdefault(spec.section, []).append(spec.type)
+        used = [self.module_types.find(m.type) for m in self.app.modules]
+        for key, types in readers.items():
+            body = self.app.sections.get(key)
+            if not isinstance(body, dict):
+                continue
+            specs = [s for s in used if s is not None and s.section == key]
+            if not specs:
+                self.warn((key,), f"{key!r} is ignored: no {' or '.join(types)} module "
+                          "reads it")  # fmt: skip
+                continue
+            known = specs[0].schema.get("properties", {})
+            for name in body:
+                if name not in known:
+                    self.warn((key, name), f"unknown key {name!r} for {specs[0].type} "
+                              f"(ignored, as modular does){suggest(str(name), list(known))}; "
+                              f"known keys: {', '.join(known)}")  # fmt: skip
 
     def provides(self, name: str) -> frozenset[str] | None:
         cfg = self.app.module(name)

@@ -34,15 +34,14 @@ Factory = Callable[[str, dict[str, Any], "BuildContext"], "Module"]
 """`factory(name, config, ctx) -> Module`."""
 
 FAMILIES = ("http", "middleware", "auth", "storage", "messaging", "nats_broker", "infra",
-            "redis_cache", "handlers", "rest", "proxy")
+            "redis_cache", "handlers", "rest", "proxy", "modular_http")
 """Modules of `treadle.modules` that register the built-in types, in documentation order."""
 
 PROVIDERS: list[str] = ["treadle.statemachine.provider"]
 """Other importable modules that register module types (e.g. the state machine package)."""
 
 GO_ONLY_TYPES = frozenset({
-    "httpserver.modular",
-    "httpclient.modular", "chimux.router", "auth.modular", "auth.user-store",
+    "httpclient.modular", "auth.modular", "auth.user-store",
     "messaging.kafka", "database.modular",
     "persistence.store", "processing.step", "license.validator", "platform.provider",
     "platform.resource", "platform.context", "log.collector", "observability.otel",
@@ -69,6 +68,9 @@ class ModuleType:
     aliases: tuple[tuple[str, str], ...] = ()
     """`(written key, canonical key)` pairs accepted for compatibility (e.g. the seed's
     `token_expiry` for `tokenExpiry`)."""
+    section: str = ""
+    """The top-level section the type reads its config from (modular's `httpserver:`), if
+    any: the validator checks its keys against `schema` as it does a module's `config`."""
 
 
 class ModuleRegistry:
@@ -90,12 +92,14 @@ class ModuleRegistry:
         provides: tuple[str, ...] = (),
         example: str = "",
         aliases: tuple[tuple[str, str], ...] = (),
+        section: str = "",
     ) -> Callable[[Factory], Factory]:
         """Decorator: register `factory` as the constructor of module type `type`."""
 
         def decorate(factory: Factory) -> Factory:
             self.add(ModuleType(type, schema, doc.strip(), factory, category,
-                                frozenset(provides), example.strip(), aliases))  # fmt: skip
+                                frozenset(provides), example.strip(), aliases,
+                                section))  # fmt: skip
             return factory
 
         return decorate

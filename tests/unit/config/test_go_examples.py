@@ -47,7 +47,7 @@ async def runtime(request: pytest.FixtureRequest) -> AsyncIterator[AppRuntime]:
 
 
 def test_the_fixtures_are_there() -> None:
-    assert len(list(GO.rglob("*.yaml"))) >= 24
+    assert len(list(GO.rglob("*.yaml"))) >= 25
     readme = (GO / "README.md").read_text()
     for path in GO.rglob("*.yaml"):
         assert path.relative_to(GO).as_posix() in readme  # its origin is recorded
@@ -391,3 +391,24 @@ async def test_chat_gateway_routes_each_prefix_to_its_service(runtime: AppRuntim
         assert payload(response)["backend"] == backend  # type: ignore[index]
         assert response.get_header("X-Frame-Options") == "DENY"  # security-headers ran
     assert (await runtime.handle(request("DELETE", "/api/users/u1"))).status == 405
+
+
+@pytest.mark.parametrize("runtime", ["api-gateway-modular-config.yaml"], indirect=True)
+async def test_api_gateway_modular_runs_as_modular_configures_it(runtime: AppRuntime) -> None:
+    # `address`/`readTimeoutSeconds`/`logRoutes` are not modular's keys: ignored, as in Go,
+    # so the server keeps modular's default 0.0.0.0:8080 and chimux its default CORS
+    report = validate_report(GO / "api-gateway-modular-config.yaml")
+    assert report.errors == []
+    assert {w.key for w in report.warnings} == {
+        "httpserver.address", "httpserver.readTimeoutSeconds", "httpserver.writeTimeoutSeconds",
+        "chimux.logRoutes"}
+    await started(runtime)
+    assert runtime.address == ("0.0.0.0", 8080)
+    call = request("GET", "/api/users")
+    call.headers["origin"] = "http://console.example"
+    response = await runtime.handle(call)  # users-service does not resolve here
+    assert (response.status, response.body) == (502, b"Backend service unavailable\n")
+    assert response.get_header("Access-Control-Allow-Origin") == "http://console.example"
+    preflight = request("OPTIONS", "/api/orders")
+    preflight.headers["origin"] = "http://console.example"
+    assert (await runtime.handle(preflight)).status == 204

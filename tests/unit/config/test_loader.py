@@ -154,15 +154,17 @@ def test_module_key_typos_get_a_suggestion() -> None:
 def test_modular_framework_sections_and_app_are_ignored_with_a_warning() -> None:
     # older Go examples configure modular's modules in top-level sections; Go's
     # WorkflowConfig has no such fields and Treadle reads modules[].config only
+    # (httpserver:, chimux: and reverseproxy: are read by the module types of those names)
     text = ("app: {name: demo, version: '1.0'}\nmodules: []\n"
-            "httpserver: {address: ':8090'}\nscheduler:\n  jobs: []\n")
+            "database: {dsn: x.db}\nscheduler:\n  jobs: []\nhttpserver: {port: 8090}\n")
     app = load_config_text(text, filename="app.yaml")
-    assert {(w.key, w.line) for w in app.warnings} == {("httpserver", 3), ("scheduler", 4)}
+    assert {(w.key, w.line) for w in app.warnings} == {("database", 3), ("scheduler", 4)}
     assert all("is ignored" in w.message and "modules[].config" in w.message
                for w in app.warnings)
-    assert "httpserver" not in app.sections and "app" in app.sections
-    with pytest.raises(ConfigError, match="unknown top-level key 'httpservr'"):
-        load_config_text("httpservr: {}\n")
+    assert "database" not in app.sections and "app" in app.sections
+    assert app.sections["httpserver"] == {"port": 8090}
+    with pytest.raises(ConfigError, match="unknown top-level key 'databse'"):
+        load_config_text("databse: {}\n")
 
 
 def test_other_top_level_sections_are_kept_untyped() -> None:
