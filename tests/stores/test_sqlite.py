@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 
 from treadle.journal.model import ExecutionStatus, ExecutionSummary
 from treadle.stores.sql import migrations
-from treadle.stores.sqlite import SQLiteStore
+from treadle.stores.sqlite import SQLiteStore, enable_wal
 
 
 def _schema(path: Path) -> dict[tuple[str, str], str]:
@@ -103,3 +104,22 @@ async def test_a_creation_writes_few_b_trees(tmp_path: Path) -> None:
             assert index in str(plan), plan
     finally:
         conn.close()
+
+
+def test_wal_is_enabled_once_another_opener_lets_go_of_a_new_file(tmp_path: Path) -> None:
+    # Processes opening a new database at once race for the lock that switching to WAL
+    # takes; SQLite answers "locked" at once there, so the store retries until its timeout.
+    path = tmp_path / "new.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("CREATE TABLE t (x)")
+    opener = sqlite3.connect(path, isolation_level=None, timeout=0)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        enable_wal(opener, 0.01)  # past its timeout it gives up with SQLite's error
+    release = threading.Timer(0.05, holder.execute, ("COMMIT",))  # the other process, later
+    release.start()
+    enable_wal(opener, 10.0)
+    release.join()
+    assert opener.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    holder.close()
+    opener.close()

@@ -16,6 +16,7 @@ from typing import Any
 from treadle.errors import require
 from treadle.modules.base import BuildContext, Module
 from treadle.modules.registry import register
+from treadle.stores.sqlite import enable_wal
 
 _INIT_SQL = {
     "description": "Treadle extension: SQL run at start (e.g. `CREATE TABLE IF NOT EXISTS`), "
@@ -53,7 +54,7 @@ class SQLiteDatabase(Module):
         conn.execute("PRAGMA busy_timeout = 5000")
         conn.execute("PRAGMA foreign_keys = ON")
         if self.wal and self.path != ":memory:":
-            conn.execute("PRAGMA journal_mode = WAL")
+            enable_wal(conn, 5.0)
             conn.execute("PRAGMA synchronous = NORMAL")
         for statement in self.init_sql:
             conn.executescript(statement)

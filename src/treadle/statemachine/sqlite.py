@@ -23,7 +23,7 @@ from typing import Any
 from treadle.statemachine.errors import InstanceExistsError
 from treadle.statemachine.sql import queries, statements
 from treadle.statemachine.store import HistoryEntry, Instance
-from treadle.stores.sqlite import sqlite_path
+from treadle.stores.sqlite import enable_wal, sqlite_path
 
 _Q = queries("sqlite")
 
@@ -97,7 +97,7 @@ class SQLiteInstanceStore:
                 conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                        timeout=self._busy_timeout / 1000)  # fmt: skip
                 conn.row_factory = sqlite3.Row
-                conn.execute("PRAGMA journal_mode=WAL")
+                enable_wal(conn, self._busy_timeout / 1000)
                 conn.execute(f"PRAGMA busy_timeout={self._busy_timeout}")
                 with _transaction(conn):
                     for statement in statements(_Q["schema"]):

@@ -79,6 +79,23 @@ def _hub_for(path: str) -> LocalHub:
         return hub
 
 
+def enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """`PRAGMA journal_mode=WAL`, retried for up to `timeout` seconds: on a new file, several
+    processes opening it at once race for the lock that changing the journal mode takes, and
+    SQLite answers "database is locked" at once instead of waiting (no busy handler there)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)  # only while opening a database, before anything else runs
+        delay = min(delay * 2, 0.05)
+
+
 def sqlite_path(url: str) -> tuple[str, dict[str, str]]:
     """`sqlite:///rel.db` → `rel.db`, `sqlite:////abs.db` → `/abs.db`, plus query options."""
     parts = urlsplit(url)
@@ -132,7 +149,7 @@ class SQLiteStore:
             timeout=self._busy_timeout / 1000,
         )
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
+        enable_wal(conn, self._busy_timeout / 1000)
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         conn.execute(f"PRAGMA busy_timeout={self._busy_timeout}")
         conn.execute("PRAGMA foreign_keys=ON")
