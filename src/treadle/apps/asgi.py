@@ -168,13 +168,16 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 async def _send(send: Send, response: HTTPResponse, head: bool) -> None:
-    """Send `response`: its Content-Length is the body's (for HEAD, the body it would have),
-    and a 1xx/204/304 goes without body, Content-Length or Content-Type (`without_body`)."""
+    """Send `response`: its Content-Length is the body's (for HEAD, the body it would have:
+    the one a handler declares when it has no body, as a proxied HEAD does), and a
+    1xx/204/304 goes without body, Content-Length or Content-Type (`without_body`)."""
     response = without_body(response)
+    declared = response.get_header("content-length") if head and not response.body else None
     headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers
                if k.lower() != "content-length"]  # fmt: skip
     if not bodyless(response.status):
-        headers.append((b"content-length", str(len(response.body)).encode()))
+        length = declared.strip() if declared and declared.strip().isdigit() else None
+        headers.append((b"content-length", (length or str(len(response.body))).encode()))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else response.body})
 

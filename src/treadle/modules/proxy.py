@@ -180,7 +180,8 @@ class Forwarder:
         except httpx.HTTPError as exc:
             raise BackendError("unavailable", f"{backend.host}: {type(exc).__name__}: "
                                f"{exc or 'connection failed'}") from exc  # fmt: skip
-        return HTTPResponse(response.status_code, _incoming_headers(response.headers.raw), body)
+        headers = _incoming_headers(response.headers.raw, head=request.method == "HEAD")
+        return HTTPResponse(response.status_code, headers, body)
 
     async def _read(self, response: Any) -> bytes:
         chunks: list[bytes] = []
@@ -199,13 +200,16 @@ class Forwarder:
             await client.aclose()
 
 
-def _incoming_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+def _incoming_headers(raw: list[tuple[bytes, bytes]], *, head: bool = False,
+                      ) -> list[tuple[str, str]]:  # fmt: skip
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
     named = set()
     for key, value in headers:
         if key.lower() == "connection":
             named |= _connection_tokens(value)
-    drop = HOP_BY_HOP | named | {"content-length"}  # the server sets it for the body sent
+    drop = HOP_BY_HOP | named
+    if not head:  # the server sets it for the body sent; a HEAD keeps the backend's
+        drop = drop | {"content-length"}
     return [(k, v) for k, v in headers if k.lower() not in drop]
 
 

@@ -57,6 +57,7 @@ class Backend:
             headers = [(b"content-type", b"text/plain"), (b"content-encoding", b"gzip")]
         elif path.endswith("/big"):
             out = b"x" * 5000
+            headers = [(b"content-type", b"text/plain"), (b"content-length", b"5000")]
         else:
             out = json.dumps({
                 "backend": self.name, "method": scope["method"],
@@ -326,6 +327,12 @@ async def test_reverseproxy_served_for_real_adds_the_forwarded_headers(
     assert sent["x-forwarded-for"] == "127.0.0.1"
     assert sent["x-forwarded-host"] == url.removeprefix("http://")
     assert sent["x-forwarded-proto"] == "http"
+    async with serve_asgi(asgi_app(build_app(path, engine)), lifespan="on") as url:
+        async with httpx.AsyncClient(base_url=url) as client:
+            head = await client.head("/api/users/big")  # no body: the backend's length
+            get = await client.get("/api/users/big")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == "5000" == get.headers["content-length"]
 
 
 @pytest.mark.parametrize(("extra", "message"), [
