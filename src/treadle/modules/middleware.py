@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from treadle.modules.base import BuildContext, Module, ModuleSet
@@ -99,32 +100,37 @@ def _auth(name: str, config: dict[str, Any], ctx: BuildContext) -> AuthMiddlewar
 # -- cors -----------------------------------------------------------------------------------
 
 
-class CORSMiddleware(Module):
-    type = "http.middleware.cors"
-    is_global = True
+@dataclass(frozen=True)
+class CORSPolicy:
+    """Cross-origin answers: a request whose `Origin` is allowed (`*` allows any) gets it
+    echoed back with the allowed methods and headers (and credentials, max age); `OPTIONS`
+    is answered `preflight_status` before routing. `vary` adds `Vary: Origin`; `omit_empty`
+    leaves out the methods and headers lines when their lists are empty."""
 
-    def __init__(self, name: str, config: dict[str, Any]) -> None:
-        super().__init__(name, config)
-        self.origins = _strings(config.get("allowedOrigins"), ["*"])
-        self.methods = _strings(config.get("allowedMethods"),
-                                ["GET", "POST", "PUT", "DELETE", "OPTIONS"])
-        self.headers = _strings(config.get("allowedHeaders"), ["Content-Type", "Authorization"])
-        self.credentials = config.get("allowCredentials") is True
-        self.max_age = int(config.get("maxAge") or 0)
+    origins: list[str]
+    methods: list[str]
+    headers: list[str]
+    credentials: bool = False
+    max_age: int = 0
+    preflight_status: int = 200
+    vary: bool = True
+    omit_empty: bool = False
 
     def wrap(self, handler: Handler) -> Handler:
         async def cors(request: HTTPRequest) -> HTTPResponse:
             origin = request.header("origin")
-            allowed = origin is not None and ("*" in self.origins or origin in self.origins)
             if request.method == "OPTIONS":
-                response = HTTPResponse(200)
+                response = HTTPResponse(self.preflight_status)
             else:
                 response = await handler(request)
-            if allowed and origin is not None:
+            if origin is not None and ("*" in self.origins or origin in self.origins):
                 response.set_header("Access-Control-Allow-Origin", origin)
-                response.set_header("Access-Control-Allow-Methods", ", ".join(self.methods))
-                response.set_header("Access-Control-Allow-Headers", ", ".join(self.headers))
-                response.set_header("Vary", "Origin")
+                if self.methods or not self.omit_empty:
+                    response.set_header("Access-Control-Allow-Methods", ", ".join(self.methods))
+                if self.headers or not self.omit_empty:
+                    response.set_header("Access-Control-Allow-Headers", ", ".join(self.headers))
+                if self.vary:
+                    response.set_header("Vary", "Origin")
                 if self.credentials:
                     response.set_header("Access-Control-Allow-Credentials", "true")
                 if self.max_age > 0:
@@ -132,6 +138,24 @@ class CORSMiddleware(Module):
             return response
 
         return cors
+
+
+class CORSMiddleware(Module):
+    type = "http.middleware.cors"
+    is_global = True
+
+    def __init__(self, name: str, config: dict[str, Any]) -> None:
+        super().__init__(name, config)
+        self.policy = CORSPolicy(
+            origins=_strings(config.get("allowedOrigins"), ["*"]),
+            methods=_strings(config.get("allowedMethods"),
+                             ["GET", "POST", "PUT", "DELETE", "OPTIONS"]),
+            headers=_strings(config.get("allowedHeaders"), ["Content-Type", "Authorization"]),
+            credentials=config.get("allowCredentials") is True,
+            max_age=int(config.get("maxAge") or 0))
+
+    def wrap(self, handler: Handler) -> Handler:
+        return self.policy.wrap(handler)
 
 
 @register(

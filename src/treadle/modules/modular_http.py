@@ -13,8 +13,9 @@ from typing import Any
 
 from treadle.modules.base import BuildContext
 from treadle.modules.http import HTTPRouter, HTTPServer
+from treadle.modules.middleware import CORSPolicy
 from treadle.modules.registry import register
-from treadle.modules.web import Handler, HTTPRequest, HTTPResponse
+from treadle.modules.web import Handler
 
 _DURATION = {"type": "string", "description": ""}
 
@@ -124,41 +125,23 @@ class ChiMuxRouter(HTTPRouter):
         super().__init__(name, config)
         if config.get("basepath"):
             raise ValueError("basepath is not supported (prefix the routes instead)")
-        self.origins = _strings(config, "allowed_origins", ["*"])
-        self.methods = _strings(config, "allowed_methods",
-                                ["GET", "POST", "PUT", "DELETE", "OPTIONS"])
-        self.allowed_headers = _strings(config, "allowed_headers", [
+        origins = _strings(config, "allowed_origins", ["*"])
+        methods = _strings(config, "allowed_methods",
+                           ["GET", "POST", "PUT", "DELETE", "OPTIONS"])
+        headers = _strings(config, "allowed_headers", [
             "Origin", "Accept", "Content-Type", "X-Requested-With", "Authorization"])
-        self.credentials = config.get("allow_credentials") is True
         max_age = config.get("max_age", 300)
         if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
             raise ValueError(f"max_age must be a number of seconds, not {max_age!r}")
-        self.max_age = max_age
+        self.cors = CORSPolicy(origins, methods, headers,
+                               credentials=config.get("allow_credentials") is True,
+                               max_age=max_age, preflight_status=204, vary=False,
+                               omit_empty=True)  # fmt: skip
 
     def wrap(self, handler: Handler) -> Handler:
         """modular's corsMiddleware: an allowed `Origin` is echoed with the allowed methods,
         headers, credentials and max age; `OPTIONS` is answered `204` before routing."""
-
-        async def cors(request: HTTPRequest) -> HTTPResponse:
-            origin = request.header("origin")
-            if request.method == "OPTIONS":
-                response = HTTPResponse(204)
-            else:
-                response = await handler(request)
-            if origin is not None and ("*" in self.origins or origin in self.origins):
-                response.set_header("Access-Control-Allow-Origin", origin)
-                if self.methods:
-                    response.set_header("Access-Control-Allow-Methods", ", ".join(self.methods))
-                if self.allowed_headers:
-                    response.set_header("Access-Control-Allow-Headers",
-                                        ", ".join(self.allowed_headers))
-                if self.credentials:
-                    response.set_header("Access-Control-Allow-Credentials", "true")
-                if self.max_age > 0:
-                    response.set_header("Access-Control-Max-Age", str(self.max_age))
-            return response
-
-        return cors
+        return self.cors.wrap(handler)
 
 
 _STRINGS = {"type": "array", "items": {"type": "string"}}
