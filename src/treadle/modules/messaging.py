@@ -63,6 +63,19 @@ async def deliver(broker: _Counting, topic: str, handler: MessageHandler,
             queue.task_done()
 
 
+class _Delivering(Protocol):
+    task: asyncio.Task[None] | None
+
+
+async def stop_delivery(sub: _Delivering) -> None:
+    """Stop a subscription's delivery task (`deliver`), if it runs, and wait for it."""
+    if sub.task is not None:
+        sub.task.cancel()
+        with contextlib.suppress(BaseException):
+            await sub.task
+        sub.task = None
+
+
 @dataclass(eq=False)
 class Subscription:
     topic: str
@@ -139,11 +152,7 @@ class MemoryBroker(Module):
     async def stop(self) -> None:
         self.running = False
         for sub in self.subscriptions:
-            if sub.task is not None:
-                sub.task.cancel()
-                with contextlib.suppress(BaseException):
-                    await sub.task
-                sub.task = None
+            await stop_delivery(sub)
 
     def handle(self, action: str, data: dict[str, Any]) -> Awaitable[None]:
         """For step.delegate: `publish` {topic, message}."""

@@ -31,7 +31,13 @@ from typing import Any
 
 from treadle.errors import require
 from treadle.modules.base import BuildContext, Module
-from treadle.modules.messaging import BrokerError, MessageHandler, deliver, encode_message
+from treadle.modules.messaging import (
+    BrokerError,
+    MessageHandler,
+    deliver,
+    encode_message,
+    stop_delivery,
+)
 from treadle.modules.registry import register
 
 logger = logging.getLogger("treadle.messaging")
@@ -317,11 +323,7 @@ class NatsBroker(Module):
         self.running = False
         await self._settle()
         for sub in self.subscriptions:
-            if sub.task is not None:
-                sub.task.cancel()
-                with contextlib.suppress(BaseException):
-                    await sub.task
-                sub.task = None
+            await stop_delivery(sub)
             if sub.nats is not None:
                 nats_sub, sub.nats = sub.nats, None
                 await self._unsubscribe(nats_sub)
