@@ -4,14 +4,16 @@ The fixtures are re-exported by the conftest of tests/unit/pipelines and tests/u
 
 from __future__ import annotations
 
+import contextlib
 import textwrap
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import treadle
+from treadle.apps import AppRuntime, build_app
 from treadle.pipelines import Application, load_application
 from treadle.steps import StepRegistry
 from treadle.testing import FakeClock
@@ -102,3 +104,18 @@ test_steps.__test__ = False  # type: ignore[attr-defined]
 def _clear_calls() -> None:
     CALLS.clear()
     GATES.clear()
+
+
+@contextlib.asynccontextmanager
+async def running_app(tmp_path: Path, text: str,
+                      name: str = "app.yaml") -> AsyncIterator[AppRuntime]:  # fmt: skip
+    """The application `text` (written to `tmp_path / name`), built on a fresh memory engine
+    and started; stopped and its engine closed afterwards."""
+    path = tmp_path / name
+    path.write_text(text)
+    engine = treadle.Engine("memory://", registry=treadle.Registry())
+    try:
+        async with build_app(path, engine) as runtime:
+            yield runtime
+    finally:
+        await engine.close()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-import treadle
-from treadle.apps import AppRuntime, build_app
+from pipekit import running_app
+from treadle.apps import AppRuntime
 from treadle.config.validate import validate_report
 from treadle.modules import BuildContext
 from treadle.modules.registry import GO_ONLY_TYPES, default_registry
@@ -64,14 +64,8 @@ def test_the_router_refuses_basepath() -> None:
 
 @pytest.fixture
 async def app(tmp_path: Path) -> AsyncIterator[AppRuntime]:
-    path = tmp_path / "app.yaml"
-    path.write_text(APP)
-    engine = treadle.Engine("memory://", registry=treadle.Registry())
-    runtime = build_app(path, engine)
-    await runtime.start()
-    yield runtime
-    await runtime.stop()
-    await engine.close()
+    async with running_app(tmp_path, APP) as runtime:
+        yield runtime
 
 
 async def test_a_modular_app_serves_with_chimux_cors(app: AppRuntime) -> None:

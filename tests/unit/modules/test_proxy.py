@@ -16,6 +16,7 @@ import pytest
 import uvicorn
 
 import treadle
+from pipekit import running_app
 from treadle.apps import AppRuntime, asgi_app, build_app
 from treadle.config.validate import validate_report
 from treadle.errors import ConfigError
@@ -114,14 +115,8 @@ async def app_from(tmp_path: Path, text: str) -> AsyncIterator[AppRuntime]:
     path.write_text(text)
     report = validate_report(path)
     assert report.errors == [], [str(e) for e in report.errors]
-    engine = treadle.Engine("memory://", registry=treadle.Registry())
-    runtime = build_app(path, engine)
-    await runtime.start()
-    try:
+    async with running_app(tmp_path, text, "gateway.yaml") as runtime:
         yield runtime
-    finally:
-        await runtime.stop()
-        await engine.close()
 
 
 def req(method: str, target: str, body: bytes = b"", **headers: str) -> HTTPRequest:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import treadle
+from pipekit import running_app
 from treadle.apps import AppRuntime, build_app
 from treadle.errors import ConfigError, ExecutionFailedError
 from treadle.modules.web import HTTPRequest
@@ -51,14 +52,8 @@ def test_the_instance_id_comes_from_the_data_then_its_body() -> None:
 
 @pytest.fixture
 async def app(tmp_path: Path) -> AsyncIterator[AppRuntime]:
-    path = tmp_path / "app.yaml"
-    path.write_text(APP)
-    engine = treadle.Engine("memory://", registry=treadle.Registry())
-    runtime = build_app(path, engine)
-    await runtime.start()
-    yield runtime
-    await runtime.stop()
-    await engine.close()
+    async with running_app(tmp_path, APP) as runtime:
+        yield runtime
 
 
 def post(path: str, body: object = None, method: str = "POST") -> HTTPRequest:
