@@ -206,3 +206,10 @@ def require(module: str, extra: str) -> Any:
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingExtraError(extra, module) from exc
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: message` (just `Type` when the message is empty), for error messages that name
+    what a connection or a call to another service failed with."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

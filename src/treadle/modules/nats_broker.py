@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from treadle.errors import require
+from treadle.errors import describe, require
 from treadle.modules.base import BuildContext, Module
 from treadle.modules.messaging import (
     BrokerError,
@@ -75,11 +75,6 @@ def check_subject(subject: str) -> str:
     if not subject or any(c.isspace() for c in subject) or "" in subject.split("."):
         raise ValueError(f"{subject!r} is not a NATS subject (dot-separated tokens, no spaces)")
     return subject
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 @dataclass(eq=False)
@@ -170,7 +165,7 @@ class NatsBroker(Module):
             try:
                 await coro
             except Exception as exc:
-                logger.error("broker %r: %s", self.name, _describe(exc))
+                logger.error("broker %r: %s", self.name, describe(exc))
 
         task = asyncio.get_running_loop().create_task(logged())
         self._pending.add(task)
@@ -191,7 +186,7 @@ class NatsBroker(Module):
             nats_sub = await self.nc.subscribe(sub.topic, cb=receive)
         except Exception as exc:
             raise BrokerError(f"messaging.nats {self.name!r}: cannot subscribe to "
-                              f"{sub.topic!r}: {_describe(exc)}") from exc  # fmt: skip
+                              f"{sub.topic!r}: {describe(exc)}") from exc  # fmt: skip
         if sub.active:
             sub.nats = nats_sub
         else:  # unsubscribed while the subscribe was in flight
@@ -203,7 +198,7 @@ class NatsBroker(Module):
                 await nats_sub.unsubscribe()
             except Exception as exc:
                 logger.warning("broker %r: unsubscribe from %r failed: %s", self.name,
-                               nats_sub.subject, _describe(exc))  # fmt: skip
+                               nats_sub.subject, describe(exc))  # fmt: skip
 
     async def _deliver(self, sub: NatsSubscription) -> None:
         await deliver(self, sub.topic, sub.handler, sub.queue)
@@ -222,7 +217,7 @@ class NatsBroker(Module):
             await self.nc.publish(topic, data)
         except Exception as exc:
             raise BrokerError(f"messaging.nats {self.name!r}: publish to {topic!r} failed: "
-                              f"{_describe(exc)}") from exc  # fmt: skip
+                              f"{describe(exc)}") from exc  # fmt: skip
         self.published += 1
 
     def handle(self, action: str, data: dict[str, Any]) -> Awaitable[None]:
@@ -266,7 +261,7 @@ class NatsBroker(Module):
                 seen.append(exc)
             else:
                 logger.warning("broker %r (NATS at %s): %s", self.name, self.safe_url,
-                               _describe(exc))  # fmt: skip
+                               describe(exc))  # fmt: skip
 
         async def on_disconnect() -> None:
             if self.running:
@@ -294,7 +289,7 @@ class NatsBroker(Module):
                 await nc.close()
             cause = seen[-1] if seen else exc
             raise BrokerError(f"messaging.nats {self.name!r}: cannot connect to NATS at "
-                              f"{self.safe_url}: {_describe(cause)}") from cause  # fmt: skip
+                              f"{self.safe_url}: {describe(cause)}") from cause  # fmt: skip
         finally:
             self._connecting = False
         # Connected: from now on, reconnect as configured (nats.go's defaults: 60 tries, 2 s;
@@ -338,7 +333,7 @@ class NatsBroker(Module):
                 await nc.close()
             except Exception as exc:
                 logger.warning("broker %r: closing the NATS connection failed: %s",
-                               self.name, _describe(exc))  # fmt: skip
+                               self.name, describe(exc))  # fmt: skip
 
     async def health_check(self) -> tuple[bool, str]:
         return (True, "connected") if self.connected else (False, "not connected to NATS")
