@@ -29,11 +29,13 @@ their text, as Go returns them). The password never appears in a log or an error
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
-from treadle.errors import TreadleError, require
+from treadle.errors import TreadleError, describe, require
 from treadle.modules.base import BuildContext, Module
 from treadle.modules.registry import register
 
@@ -46,10 +48,6 @@ DEFAULT_PREFIX = "wf:"
 
 class CacheError(TreadleError):
     """A cache could not reach its server: connect, read or write failed."""
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def encode_value(value: Any) -> bytes:
@@ -120,6 +118,16 @@ class RedisCache(Module):
     def _where(self) -> str:
         return f"{self.type} {self.name!r} (Redis at {self.address}, db {self.db})"
 
+    @contextlib.contextmanager
+    def _command(self, what: str) -> Iterator[None]:
+        """Any failure of the Redis command inside as a CacheError naming the cache."""
+        try:
+            yield
+        except CacheError:
+            raise
+        except Exception as exc:
+            raise CacheError(f"{self._where()}: {what} failed: {describe(exc)}") from exc
+
     def _client(self) -> Any:
         if self.client is None:
             raise CacheError(f"{self._where()}: not started")
@@ -144,7 +152,7 @@ class RedisCache(Module):
             await client.ping()
         except Exception as exc:
             await client.aclose()
-            raise CacheError(f"{self._where()}: ping failed: {_describe(exc)}") from exc
+            raise CacheError(f"{self._where()}: ping failed: {describe(exc)}") from exc
         client.set_retry(Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 3))
         self.client = client
         logger.info("cache %r: connected to Redis at %s, db %d", self.name, self.address,
@@ -157,7 +165,7 @@ class RedisCache(Module):
                 await client.aclose()
             except Exception as exc:
                 logger.warning("cache %r: closing the Redis connection failed: %s",
-                               self.name, _describe(exc))  # fmt: skip
+                               self.name, describe(exc))  # fmt: skip
 
     async def health_check(self) -> tuple[bool, str]:
         if self.client is None:
@@ -165,19 +173,15 @@ class RedisCache(Module):
         try:
             await self.client.ping()
         except Exception as exc:
-            return False, _describe(exc)
+            return False, describe(exc)
         return True, "connected"
 
     # -- the cache interface ---------------------------------------------------------------
 
     async def get(self, key: str) -> Any:
         """The value, or None when the key is missing (or expired)."""
-        try:
+        with self._command(f"get {key!r}"):
             raw = await self._client().get(self.key(key))
-        except CacheError:
-            raise
-        except Exception as exc:
-            raise CacheError(f"{self._where()}: get {key!r} failed: {_describe(exc)}") from exc
         return None if raw is None else decode_value(raw)
 
     def _ttl(self, ttl: float | None) -> float:
@@ -190,22 +194,13 @@ class RedisCache(Module):
         a resulting 0 never expires)."""
         seconds = self._ttl(ttl)
         px = max(1, round(seconds * 1000)) if seconds > 0 else None
-        try:
+        with self._command(f"set {key!r}"):
             await self._client().set(self.key(key), encode_value(value), px=px)
-        except CacheError:
-            raise
-        except Exception as exc:
-            raise CacheError(f"{self._where()}: set {key!r} failed: {_describe(exc)}") from exc
 
     async def delete(self, key: str) -> bool:
         """Remove `key`; whether it was there."""
-        try:
+        with self._command(f"delete {key!r}"):
             return bool(await self._client().delete(self.key(key)))
-        except CacheError:
-            raise
-        except Exception as exc:
-            raise CacheError(f"{self._where()}: delete {key!r} failed: "
-                             f"{_describe(exc)}") from exc  # fmt: skip
 
     async def clear(self) -> None:
         """Remove every key under this cache's prefix (SCAN, then DEL in batches)."""
