@@ -17,14 +17,9 @@ from treadle.modules.base import BuildContext, Module, ModuleSet
 from treadle.modules.redis_cache import CONNECTION_SCHEMA, ModularRedisCache
 from treadle.modules.registry import register
 from treadle.modules.web import Handler, HTTPRequest, HTTPResponse, json_response
+from treadle.steps._durations import parse_duration_or
 
 logger = logging.getLogger("treadle.modules")
-
-
-def _seconds(value: Any, what: str, default: str) -> float:
-    from treadle.steps._durations import parse_duration
-
-    return parse_duration(value if value not in (None, "") else default, what)
 
 
 # -- cache.modular --------------------------------------------------------------------------
@@ -37,7 +32,7 @@ class MemoryCache(Module):
 
     def __init__(self, name: str, config: dict[str, Any]) -> None:
         super().__init__(name, config)
-        self.default_ttl = _seconds(config.get("defaultTTL"), "defaultTTL", "5m")
+        self.default_ttl = parse_duration_or(config.get("defaultTTL"), "defaultTTL", "5m")
         size = config.get("maxItems", 10_000)
         self.max_items = int(size) if isinstance(size, int) and size > 0 else 10_000
         self._items: OrderedDict[str, tuple[float, Any]] = OrderedDict()
@@ -131,7 +126,7 @@ class HealthChecker(Module):
         self.health_path = str(config.get("healthPath") or "/healthz")
         self.ready_path = str(config.get("readyPath") or "/readyz")
         self.live_path = str(config.get("livePath") or "/livez")
-        self.timeout = _seconds(config.get("checkTimeout"), "checkTimeout", "5s")
+        self.timeout = parse_duration_or(config.get("checkTimeout"), "checkTimeout", "5s")
         self.auto_discover = config.get("autoDiscover") is not False
         self.modules: ModuleSet | None = None
         self.ready = False
@@ -357,7 +352,7 @@ class Job:
     def following(self, after: datetime) -> datetime:
         """The first fire time strictly after `after` (an aware datetime)."""
         if self.cron.startswith("@every "):
-            period = _seconds(self.cron[7:].strip(), "@every", "1m")
+            period = parse_duration_or(self.cron[7:].strip(), "@every", "1m")
             if period <= 0:
                 raise ValueError(f"job {self.name!r}: @every needs a positive duration")
             epoch = after.timestamp()

@@ -88,7 +88,7 @@ class RedisCache(Module):
 
     def __init__(self, name: str, config: dict[str, Any]) -> None:
         super().__init__(name, config)
-        from treadle.steps._durations import parse_duration
+        from treadle.steps._durations import parse_duration_or
 
         self.address = str(config.get("address") or DEFAULT_ADDRESS)
         if "://" in self.address or "@" in self.address:
@@ -100,12 +100,10 @@ class RedisCache(Module):
             raise ValueError(f"db must be a database number (0 or more), not {db!r}")
         self.db = db
         self.prefix = str(config.get("prefix") or DEFAULT_PREFIX)
-        ttl = config.get("defaultTTL")
-        self.default_ttl = parse_duration(self.DEFAULT_TTL if ttl in (None, "") else ttl,
-                                          "defaultTTL")  # fmt: skip
-        timeout = config.get("connectTimeout")
-        self.connect_timeout = parse_duration(timeout if timeout not in (None, "") else "5s",
-                                              "connectTimeout")  # fmt: skip
+        self.default_ttl = parse_duration_or(config.get("defaultTTL"), "defaultTTL",
+                                             self.DEFAULT_TTL)  # fmt: skip
+        self.connect_timeout = parse_duration_or(config.get("connectTimeout"), "connectTimeout",
+                                                 "5s")  # fmt: skip
         self.client: Any = None
 
     def __repr__(self) -> str:

@@ -45,4 +45,13 @@ def parse_duration(value: Any, what: str = "duration") -> float:
     return total
 
 
+def parse_duration_or(value: Any, what: str, default: str) -> float:
+    """`parse_duration(value)`, or of `default` when `value` is missing or empty.
+
+    >>> parse_duration_or(None, "timeout", "5s"), parse_duration_or("", "ttl", "1m")
+    (5.0, 60.0)
+    """
+    return parse_duration(value if value not in (None, "") else default, what)
+
+
 __all__ = ["parse_duration"]
